@@ -1,0 +1,1 @@
+"""Capture pipeline: fetch, extract, orchestrate."""

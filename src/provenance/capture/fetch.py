@@ -1,0 +1,453 @@
+"""The only network code: one HTTP/1.1 exchange, recorded exactly as it crossed the wire.
+
+We drive the socket ourselves and let ``h11`` (a sans-I/O HTTP/1.1 parser) interpret the bytes,
+so the bytes we store are the bytes we received: status line, header order and case, chunk
+framing and content-coding intact (DESIGN.md section 2, "response fidelity"; WARC 1.1 section
+6.3.5: a response record's block is the full HTTP response). Client libraries that hand back
+decoded bodies cannot give us that.
+
+Each exchange uses its own connection with ``Connection: close``, so every record carries the
+address and TLS session it really came over. Bodies are spooled to temporary files while they
+are hashed, so memory stays flat whatever the response size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+from urllib.parse import SplitResult
+
+import h11
+
+from provenance.hashing import RunningDigest
+from provenance.timeutil import utc_now
+
+READ_SIZE = 64 * 1024
+SPOOL_IN_MEMORY = 1 << 20
+MAX_HEAD_BYTES = 256 * 1024
+
+Truncation = Literal["length", "time", "disconnect"]
+
+#: ``(host, address) -> reason`` or None; lets the caller refuse an address after DNS, on the
+#: address actually connected to (so DNS rebinding cannot slip a private address past it).
+AddressPolicy = Callable[[str, str], str | None]
+
+
+class FetchError(Exception):
+    """No usable HTTP response: DNS, connect, TLS, timeout before the head, malformed head."""
+
+    def __init__(self, reason: str, *, peer_ip: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.peer_ip = peer_ip
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    user_agent: str
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    total_timeout: float = 120.0
+    max_bytes: int = 100 * 1024 * 1024
+    ca_bundle: Path | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    spool_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class TLSDetails:
+    version: str
+    cipher: str
+    chain_der: tuple[bytes, ...]
+
+
+@dataclass
+class Exchange:
+    """A finished request/response pair, with the raw bytes spooled for the WARC writer."""
+
+    url: str
+    request_bytes: bytes
+    started_at: datetime
+    response_head: bytes
+    raw_body: IO[bytes]
+    raw_body_digest: RunningDigest
+    entity_digest: RunningDigest
+    block_digest: RunningDigest
+    status: int
+    reason: str
+    http_version: str
+    headers: list[tuple[str, str]]
+    peer_ip: str
+    tls: TLSDetails | None
+    entity: IO[bytes] | None = None
+    truncated: Truncation | None = None
+    problem: str | None = None
+    completed_at: datetime = field(default_factory=utc_now)
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    @property
+    def media_type(self) -> str | None:
+        value = self.header("Content-Type")
+        return value.split(";", 1)[0].strip().lower() or None if value else None
+
+    @property
+    def charset(self) -> str | None:
+        value = self.header("Content-Type") or ""
+        for part in value.split(";")[1:]:
+            key, _, val = part.partition("=")
+            if key.strip().lower() == "charset":
+                return val.strip().strip('"').strip("'") or None
+        return None
+
+    def close(self) -> None:
+        self.raw_body.close()
+        if self.entity is not None:
+            self.entity.close()
+
+
+def _request_target(parts: SplitResult) -> str:
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
+
+
+def _host_header(parts: SplitResult) -> str:
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal keeps its brackets in Host (RFC 9112 section 3.2)
+        host = f"[{host}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+
+
+def build_request(parts: SplitResult, settings: FetchSettings) -> list[tuple[str, str]]:
+    headers = [
+        ("Host", _host_header(parts)),
+        ("User-Agent", settings.user_agent),
+        ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        # Only codings we can undo for text extraction; the stored body keeps whatever came.
+        ("Accept-Encoding", "gzip, deflate"),
+        ("Connection", "close"),
+    ]
+    overridden = {name.lower() for name, _ in settings.extra_headers}
+    headers = [h for h in headers if h[0].lower() not in overridden]
+    headers.extend(settings.extra_headers)
+    return headers
+
+
+def ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_bundle is not None:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    return context
+
+
+def _tls_details(writer: asyncio.StreamWriter) -> TLSDetails | None:
+    ssl_object: Any = writer.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    chain: list[bytes] = []
+    # Python 3.13 made the chain public; 3.11/3.12 keep it on the private _sslobj.
+    getter = getattr(ssl_object, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    if getter is not None:
+        for cert in getter() or []:
+            chain.append(cert if isinstance(cert, bytes) else cert.public_bytes(ssl.ENCODING_DER))
+    if not chain:
+        leaf = ssl_object.getpeercert(binary_form=True)
+        if leaf:
+            chain.append(leaf)
+    cipher = ssl_object.cipher()
+    return TLSDetails(
+        version=str(ssl_object.version()),
+        cipher=str(cipher[0]) if cipher else "",
+        chain_der=tuple(chain),
+    )
+
+
+def _find_head_end(buffer: bytes | bytearray) -> int:
+    """Index just past the blank line ending the head (RFC 9112 section 2.2 tolerates bare LF)."""
+    crlf = buffer.find(b"\r\n\r\n")
+    lf = buffer.find(b"\n\n")
+    ends = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
+    return min(ends) if ends else -1
+
+
+def _describe_os_error(error: OSError) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {error.verify_message}"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS handshake failed: {error.reason or error}"
+    return error.strerror or str(error) or type(error).__name__
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise FetchError(f"DNS lookup failed for {host}: {error.strerror}") from None
+    addresses: list[str] = []
+    for info in infos:
+        address = str(info[4][0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _spool(settings: FetchSettings) -> IO[bytes]:
+    directory = str(settings.spool_dir) if settings.spool_dir else None
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=directory)  # noqa: SIM115
+
+
+class _Receiver:
+    """Feeds wire bytes to h11 while teeing them, unchanged, into the spools and digests."""
+
+    def __init__(self, settings: FetchSettings, keep_entity: Callable[[str | None], bool]) -> None:
+        self.settings = settings
+        self.keep_entity = keep_entity
+        self.conn = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self.head = bytearray()
+        self.head_done = False
+        self.raw_body = _spool(settings)
+        self.entity: IO[bytes] | None = None
+        self.raw_digest = RunningDigest()
+        self.entity_digest = RunningDigest()
+        self.block_digest = RunningDigest()
+        self.response: h11.Response | None = None
+        self.truncated: Truncation | None = None
+
+    def take(self, data: bytes) -> bytes:
+        """Store ``data`` as received; return the part h11 should see (cut at the size cap)."""
+        if not self.head_done:
+            self.head.extend(data)
+            end = _find_head_end(self.head)
+            if end < 0:
+                if len(self.head) > MAX_HEAD_BYTES:
+                    raise FetchError("malformed HTTP response: header block too large")
+                return data
+            body_part = bytes(self.head[end:])
+            del self.head[end:]
+            self.head_done = True
+            self.block_digest.update(bytes(self.head))
+            return data[: len(data) - len(body_part)] + self._take_body(body_part)
+        return self._take_body(data)
+
+    def _take_body(self, data: bytes) -> bytes:
+        room = self.settings.max_bytes - self.raw_digest.size
+        if len(data) > room:
+            data = data[: max(room, 0)]
+            self.truncated = "length"
+        if data:
+            self.raw_body.write(data)
+            self.raw_digest.update(data)
+            self.block_digest.update(data)
+        return data
+
+    def on_response(self, event: h11.Response) -> None:
+        self.response = event
+        content_type = None
+        for name, value in event.headers.raw_items():
+            if name.lower() == b"content-type":
+                content_type = value.decode("latin-1").split(";", 1)[0].strip().lower()
+        if self.keep_entity(content_type):
+            self.entity = _spool(self.settings)
+
+    def on_data(self, data: bytes) -> None:
+        self.entity_digest.update(data)
+        if self.entity is not None:
+            self.entity.write(data)
+
+
+async def fetch(
+    url: str,
+    parts: SplitResult,
+    settings: FetchSettings,
+    *,
+    keep_entity: Callable[[str | None], bool] = lambda _media: False,
+    address_policy: AddressPolicy | None = None,
+    is_user_url: bool = False,
+) -> Exchange:
+    """GET ``url`` and return the recorded exchange, or raise ``FetchError``."""
+    https = parts.scheme == "https"
+    host = parts.hostname or ""
+    port = parts.port or (443 if https else 80)
+    deadline = time.monotonic() + settings.total_timeout
+    started = utc_now()
+    addresses = await resolve(host, port)
+    reader, writer, peer_ip = await _connect(host, port, addresses, https, settings,
+                                             address_policy, is_user_url)
+    try:
+        return await _exchange(url, parts, settings, keep_entity, reader, writer, peer_ip,
+                               started, deadline)
+    finally:
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
+        except (OSError, TimeoutError, ssl.SSLError):
+            pass  # the peer may already be gone; the exchange is recorded either way
+
+
+async def _connect(
+    host: str,
+    port: int,
+    addresses: Sequence[str],
+    https: bool,
+    settings: FetchSettings,
+    address_policy: AddressPolicy | None,
+    is_user_url: bool,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
+    context = ssl_context(settings.ca_bundle) if https else None
+    last_problem = f"no address for {host}"
+    for address in addresses:
+        if address_policy is not None and not is_user_url:
+            refusal = address_policy(host, address)
+            if refusal is not None:
+                raise FetchError(refusal, peer_ip=address)
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    address, port, ssl=context,
+                    server_hostname=host if https else None,
+                    limit=READ_SIZE,
+                ),
+                timeout=settings.connect_timeout,
+            )
+        except TimeoutError:
+            last_problem = f"connect timed out after {settings.connect_timeout:g}s"
+            continue
+        except OSError as error:
+            last_problem = _describe_os_error(error)
+            if isinstance(error, ssl.SSLError):
+                break  # a TLS failure will not improve on another address of the same host
+            continue
+        return reader, writer, address
+    raise FetchError(last_problem)
+
+
+async def _exchange(
+    url: str,
+    parts: SplitResult,
+    settings: FetchSettings,
+    keep_entity: Callable[[str | None], bool],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    peer_ip: str,
+    started: datetime,
+    deadline: float,
+) -> Exchange:
+    receiver = _Receiver(settings, keep_entity)
+    conn = receiver.conn
+    request = h11.Request(method="GET", target=_request_target(parts),
+                          headers=build_request(parts, settings))
+    request_bytes = (conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+    tls = _tls_details(writer)
+    problem: str | None = None
+    try:
+        writer.write(request_bytes)
+        await asyncio.wait_for(writer.drain(), timeout=settings.read_timeout)
+        problem = await _receive(receiver, reader, settings, deadline)
+    except FetchError:
+        receiver.raw_body.close()
+        raise
+    except OSError as error:
+        problem = _describe_os_error(error)
+    except TimeoutError:
+        problem = "timed out sending the request"
+    response = receiver.response
+    if response is None:
+        receiver.raw_body.close()
+        raise FetchError(problem or "no HTTP response", peer_ip=peer_ip)
+    if receiver.entity is not None:
+        receiver.entity.seek(0)
+    receiver.raw_body.seek(0)
+    return Exchange(
+        url=url,
+        request_bytes=request_bytes,
+        started_at=started,
+        response_head=bytes(receiver.head),
+        raw_body=receiver.raw_body,
+        raw_body_digest=receiver.raw_digest,
+        entity_digest=receiver.entity_digest,
+        block_digest=receiver.block_digest,
+        status=response.status_code,
+        reason=response.reason.decode("latin-1"),
+        http_version=response.http_version.decode("ascii"),
+        headers=[(n.decode("latin-1"), v.decode("latin-1"))
+                 for n, v in response.headers.raw_items()],
+        peer_ip=peer_ip,
+        tls=tls,
+        entity=receiver.entity,
+        truncated=receiver.truncated,
+        problem=problem,
+    )
+
+
+async def _receive(
+    receiver: _Receiver,
+    reader: asyncio.StreamReader,
+    settings: FetchSettings,
+    deadline: float,
+) -> str | None:
+    """Read until the message ends; return a problem description for a cut-short body."""
+    conn = receiver.conn
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as error:
+            if receiver.response is None:
+                raise FetchError(f"malformed HTTP response: {error}") from None
+            receiver.truncated = receiver.truncated or "disconnect"
+            return f"malformed HTTP message body: {error}"
+        if event is h11.NEED_DATA:
+            if receiver.truncated == "length":
+                return f"response larger than the {settings.max_bytes}-byte cap; kept the prefix"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return _timeout(receiver, f"total time limit of {settings.total_timeout:g}s hit")
+            try:
+                data = await asyncio.wait_for(reader.read(READ_SIZE),
+                                              timeout=min(settings.read_timeout, remaining))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    return _timeout(receiver,
+                                    f"total time limit of {settings.total_timeout:g}s hit")
+                return _timeout(receiver, f"read timed out after {settings.read_timeout:g}s")
+            conn.receive_data(receiver.take(data) if data else b"")
+            continue
+        if isinstance(event, h11.Response):
+            receiver.on_response(event)
+        elif isinstance(event, h11.Data):
+            receiver.on_data(bytes(event.data))
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            return None
+        # InformationalResponse (1xx) heads stay in the stored bytes; nothing else to do.
+
+
+def _timeout(receiver: _Receiver, message: str) -> str:
+    if receiver.response is None:
+        raise FetchError(message)
+    receiver.truncated = "time"
+    return message
+
+
+def is_public_address(address: str) -> bool:
+    """True for globally routable unicast addresses (used by the address guard)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return bool(ip.is_global) and not ip.is_multicast

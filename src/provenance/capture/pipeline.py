@@ -1,0 +1,615 @@
+"""Capture orchestration: article, requisites, linked sources, records, manifest, commit.
+
+Named steps, one direction of data: fetch (``fetch.py``) -> record (``warc.py``) -> extract
+(``extract.py``) -> describe (``models.py``) -> commit (``storage.py``). Every failure to fetch
+something is a fact recorded in the manifest, not an exception; only problems with the request
+itself or the local machine raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from cryptography import x509
+
+from provenance import __version__
+from provenance.capture.content import UnsupportedEncodingError, decoded_prefix
+from provenance.capture.events import Observer, PhaseStarted, ResourceDone, ignore
+from provenance.capture.extract import ArticleExtraction, css_references, extract_article
+from provenance.capture.fetch import (
+    AddressPolicy,
+    Exchange,
+    FetchError,
+    FetchSettings,
+    fetch,
+)
+from provenance.capture.options import CaptureSettings
+from provenance.capture.urls import (
+    UnfetchableURLError,
+    first_match,
+    parse_fetchable,
+    scheme_of,
+    without_fragment,
+)
+from provenance.errors import OperationalError
+from provenance.hashing import hash_bytes
+from provenance.ids import new_capture_id
+from provenance.manifest import canonical_bytes
+from provenance.models import (
+    MANIFEST_MEDIA_TYPE,
+    SCHEMA_VERSION,
+    ArticleText,
+    BodyLink,
+    CaptureOptions,
+    CaptureState,
+    Certificate,
+    Manifest,
+    PageMetadata,
+    RedirectHop,
+    Resource,
+    Role,
+    Signer,
+    TLSSession,
+    ToolInfo,
+    WarcLocation,
+)
+from provenance.storage import (
+    MANIFEST_PATH,
+    SIGNATURE_PATH,
+    PendingBundle,
+    describe_files,
+    open_pending,
+)
+from provenance.timeutil import Clock, rfc3339, utc_now
+from provenance.warc import (
+    RecordLocation,
+    WarcFile,
+    warc_fields,
+    write_bytes_record,
+    write_exchange,
+)
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+PARSED_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/css"})
+HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+MAX_CSS_DEPTH = 3
+DEPENDENCIES = ("warcio", "h11", "cryptography", "pydantic", "rfc8785", "trafilatura", "lxml",
+                "tinycss2", "typer", "rich")
+
+
+class SigningIdentity:
+    """Whoever signs the manifest: a fingerprint, a public key line and a signing function."""
+
+    def __init__(self, fingerprint: str, public_key: str, namespace: str,
+                 sign: Callable[[bytes], bytes]) -> None:
+        self.fingerprint = fingerprint
+        self.public_key = public_key
+        self.namespace = namespace
+        self.sign = sign
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    capture_id: str
+    bundle: Path
+    manifest: Manifest
+    manifest_bytes: bytes
+
+
+@dataclass
+class _Hop:
+    resource: Resource
+    exchange: Exchange | None
+
+
+@dataclass
+class _Chain:
+    """A URL followed through its redirects; ``final`` keeps the last exchange open."""
+
+    url: str
+    hops: list[Resource] = field(default_factory=list)
+    final: Exchange | None = None
+    failure: str | None = None
+
+    @property
+    def final_resource(self) -> Resource | None:
+        return self.hops[-1] if self.hops else None
+
+
+def _dependency_versions() -> dict[str, str]:
+    versions = {}
+    for name in DEPENDENCIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def _tool_info() -> ToolInfo:
+    return ToolInfo(
+        name="provenance",
+        version=__version__,
+        python=platform.python_version(),
+        platform=f"{platform.system()} {platform.release()} {platform.machine()}",
+        dependencies=_dependency_versions(),
+    )
+
+
+def _options_record(settings: CaptureSettings) -> CaptureOptions:
+    return CaptureOptions(
+        links=settings.links,
+        include=list(settings.include),
+        exclude=list(settings.exclude),
+        requisites=settings.requisites,
+        concurrency=settings.concurrency,
+        per_host=settings.per_host,
+        connect_timeout_ms=round(settings.connect_timeout * 1000),
+        read_timeout_ms=round(settings.read_timeout * 1000),
+        total_timeout_ms=round(settings.total_timeout * 1000),
+        max_redirects=settings.max_redirects,
+        max_bytes=settings.max_bytes,
+        max_links=settings.max_links,
+        user_agent=settings.user_agent,
+        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+    )
+
+
+def _location(bundle_rel_dir: str, location: RecordLocation) -> WarcLocation:
+    return WarcLocation(file=f"{bundle_rel_dir}/{location.warc_file}",
+                        record_id=location.record_id, offset=location.offset,
+                        length=location.length)
+
+
+def _certificate(der: bytes) -> Certificate:
+    cert = x509.load_der_x509_certificate(der)
+    return Certificate(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        not_before=rfc3339(cert.not_valid_before_utc, micros=False),
+        not_after=rfc3339(cert.not_valid_after_utc, micros=False),
+        sha256=hash_bytes(der),
+    )
+
+
+def _status_reason(exchange: Exchange) -> str:
+    return f"HTTP {exchange.status} {exchange.reason}".rstrip()
+
+
+class _Session:
+    """One capture's shared state: the WARC, the limits, every resource fetched so far."""
+
+    def __init__(self, settings: CaptureSettings, warc: WarcFile, spool_dir: Path,
+                 observer: Observer, address_policy: AddressPolicy | None) -> None:
+        self.settings = settings
+        self.warc = warc
+        self.observer = observer
+        self.address_policy = address_policy
+        self.fetch_settings = FetchSettings(
+            user_agent=settings.user_agent,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            total_timeout=settings.total_timeout,
+            max_bytes=settings.max_bytes,
+            ca_bundle=settings.ca_bundle,
+            extra_headers=settings.extra_headers,
+            spool_dir=spool_dir,
+        )
+        self.resources: list[Resource] = []
+        self.tls_sessions: dict[tuple[str, int], TLSSession] = {}
+        self._tls_seen: set[tuple[str, int]] = set()
+        self.chains: dict[str, asyncio.Task[_Chain]] = {}
+        self.overall = asyncio.Semaphore(settings.concurrency)
+        self.per_host: dict[str, asyncio.Semaphore] = {}
+
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
+        if host not in self.per_host:
+            self.per_host[host] = asyncio.Semaphore(self.settings.per_host)
+        return self.per_host[host]
+
+    def _next_id(self) -> str:
+        return f"r{len(self.resources) + 1}"
+
+    def _add(self, resource: Resource) -> Resource:
+        self.resources.append(resource)
+        self.observer(ResourceDone(url=resource.url, role=resource.role,
+                                   outcome=resource.outcome, status=resource.status,
+                                   size=resource.bytes, sha256=resource.sha256,
+                                   reason=resource.reason))
+        return resource
+
+    def get(self, url: str, role: Role, *, is_user_url: bool = False) -> asyncio.Task[_Chain]:
+        """Fetch ``url`` once per capture, whoever asks for it first (dedupes across roles)."""
+        key = without_fragment(url)
+        if key not in self.chains:
+            self.chains[key] = asyncio.create_task(self._chain(key, role, is_user_url))
+        return self.chains[key]
+
+    async def _chain(self, url: str, role: Role, is_user_url: bool) -> _Chain:
+        chain = _Chain(url=url)
+        seen: set[str] = set()
+        current = url
+        for hop_number in range(self.settings.max_redirects + 1):
+            seen.add(current)
+            hop = await self._hop(current, role, is_user_url and hop_number == 0)
+            chain.hops.append(hop.resource)
+            exchange = hop.exchange
+            if exchange is None:
+                chain.failure = hop.resource.reason
+                return chain
+            target = exchange.header("Location")
+            if exchange.status not in REDIRECT_STATUSES or not target:
+                chain.final = exchange
+                return chain
+            exchange.close()
+            next_url = without_fragment(urljoin(current, target.strip()))
+            if next_url in seen:
+                chain.failure = f"redirect loop: {next_url} was already visited"
+                return chain
+            if scheme_of(next_url) not in ("http", "https"):
+                chain.failure = f"redirect to unsupported scheme: {next_url}"
+                return chain
+            current = next_url
+        chain.failure = f"too many redirects (more than {self.settings.max_redirects})"
+        return chain
+
+    async def _hop(self, url: str, role: Role, is_user_url: bool) -> _Hop:
+        try:
+            parts = parse_fetchable(url)
+        except UnfetchableURLError as error:
+            return _Hop(self._add(Resource(id=self._next_id(), url=url, role=role,
+                                           outcome="failed", reason=str(error))), None)
+        host = parts.hostname or ""
+        async with self.overall, self._host_slot(host):
+            try:
+                exchange = await fetch(
+                    url, parts, self.fetch_settings,
+                    keep_entity=lambda media: media in PARSED_MEDIA_TYPES,
+                    address_policy=self.address_policy, is_user_url=is_user_url)
+            except FetchError as error:
+                return _Hop(self._add(Resource(
+                    id=self._next_id(), url=url, role=role, outcome="failed",
+                    reason=error.reason, peer_ip=error.peer_ip,
+                    fetched_at=rfc3339(utc_now()))), None)
+        response, request = await asyncio.to_thread(
+            write_exchange, self.warc, target_uri=url, date=exchange.started_at,
+            peer_ip=exchange.peer_ip, request_bytes=exchange.request_bytes,
+            response_head=exchange.response_head, raw_body=exchange.raw_body,
+            block_digest=exchange.block_digest, payload_digest=exchange.raw_body_digest,
+            truncated=exchange.truncated)
+        exchange.raw_body.close()
+        await self._note_tls(parts.hostname or "", parts.port or 443, url, exchange, response)
+        is_redirect = exchange.status in REDIRECT_STATUSES and exchange.header("Location")
+        transfer = exchange.header("Transfer-Encoding")
+        resource = Resource(
+            id=self._next_id(),
+            url=url,
+            role="redirect" if is_redirect else role,
+            outcome="truncated" if exchange.truncated else "captured",
+            reason=exchange.problem,
+            status=exchange.status,
+            media_type=exchange.media_type,
+            bytes=exchange.entity_digest.size,
+            sha256=exchange.entity_digest.label(),
+            content_encoding=exchange.header("Content-Encoding"),
+            transfer_encoding=transfer.lower() if transfer else None,
+            location=urljoin(url, exchange.header("Location") or "") if is_redirect else None,
+            peer_ip=exchange.peer_ip,
+            fetched_at=rfc3339(exchange.started_at),
+            response=_location("archive", response),
+            request=_location("archive", request),
+        )
+        return _Hop(self._add(resource), exchange)
+
+    async def _note_tls(self, host: str, port: int, url: str, exchange: Exchange,
+                        response: RecordLocation) -> None:
+        """Keep each TLS endpoint's chain, version and cipher once (a ``metadata`` record)."""
+        tls = exchange.tls
+        if tls is None or (host, port) in self._tls_seen:
+            return
+        self._tls_seen.add((host, port))
+        pem = [ssl.DER_cert_to_PEM_cert(der) for der in tls.chain_der]
+        body = json.dumps({"host": host, "port": port, "tls_version": tls.version,
+                           "cipher": tls.cipher, "peer_ip": exchange.peer_ip,
+                           "certificate_chain_pem": pem}, indent=2).encode()
+        record = await asyncio.to_thread(
+            write_bytes_record, self.warc, "metadata", url, exchange.started_at,
+            "application/json", body, [("WARC-Refers-To", response.record_id)])
+        self.tls_sessions[(host, port)] = TLSSession(
+            host=host, port=port, version=tls.version, cipher=tls.cipher,
+            certificates=[_certificate(der) for der in tls.chain_der],
+            record=_location("archive", record))
+
+
+@dataclass
+class _ArticleOutcome:
+    chain: _Chain
+    extraction: ArticleExtraction | None
+    kind: str
+
+
+def _decoded(exchange: Exchange, limit: int) -> bytes | None:
+    if exchange.entity is None:
+        return None
+    exchange.entity.seek(0)
+    try:
+        data, _cut = decoded_prefix(exchange.entity, exchange.header("Content-Encoding"), limit)
+    except UnsupportedEncodingError:
+        return None
+    return data
+
+
+class _Capture:
+    def __init__(self, url: str, settings: CaptureSettings, pending: PendingBundle,
+                 observer: Observer, clock: Clock, address_policy: AddressPolicy | None) -> None:
+        self.url = url
+        self.settings = settings
+        self.pending = pending
+        self.observer = observer
+        self.clock = clock
+        self.warc_name = f"{pending.capture_id}.warc.gz"
+        self.warc = WarcFile(pending.path / "archive" / self.warc_name)
+        self.session = _Session(settings, self.warc, pending.path.parent, observer,
+                                address_policy)
+
+    def write_warcinfo(self, started: datetime) -> None:
+        fields = [
+            ("software", f"provenance/{__version__}"),
+            ("format", "WARC File Format 1.1"),
+            ("conformsTo", "https://iipc.github.io/warc-specifications/specifications/"
+                           "warc-format/warc-1.1/"),
+            ("isPartOf", self.pending.capture_id),
+            ("description", f"capture of {self.url} and the sources its body links to"),
+            ("http-header-user-agent", self.settings.user_agent),
+            ("robots", "ignore"),
+            ("python", platform.python_version()),
+            ("platform", platform.platform()),
+            ("options", json.dumps(_options_record(self.settings).model_dump(mode="json"),
+                                   sort_keys=True)),
+            ("payload-digest", "sha256 of the payload as stored (chunk framing included)"),
+        ]
+        write_bytes_record(self.warc, "warcinfo", None, started, "application/warc-fields",
+                           warc_fields(fields), [("WARC-Filename", self.warc_name)])
+
+    async def article(self) -> _ArticleOutcome:
+        self.observer(PhaseStarted("article", self.url))
+        chain = await self.session.get(self.url, "article", is_user_url=True)
+        final = chain.final
+        if final is None or final.status >= 400:
+            return _ArticleOutcome(chain, None, "none")
+        if final.media_type in HTML_MEDIA_TYPES:
+            body = _decoded(final, self.settings.max_decoded_bytes)
+            if body is not None:
+                extraction = await asyncio.to_thread(
+                    extract_article, body, chain.hops[-1].url, final.charset)
+                return _ArticleOutcome(chain, extraction, "html")
+        return _ArticleOutcome(chain, None, "document")
+
+    async def requisites(self, extraction: ArticleExtraction) -> None:
+        if not self.settings.requisites:
+            return
+        self.observer(PhaseStarted("requisites", f"{len(extraction.requisites)} found"))
+        pending = [self._requisite(r.url, 0) for r in extraction.requisites
+                   if scheme_of(r.url) in ("http", "https")]
+        await asyncio.gather(*pending)
+
+    async def _requisite(self, url: str, depth: int) -> None:
+        chain = await self.session.get(url, "requisite")
+        final = chain.final
+        if final is None:
+            return
+        if final.media_type == "text/css" and depth < MAX_CSS_DEPTH:
+            css = _decoded(final, self.settings.max_decoded_bytes)
+            if css is not None:
+                base = chain.hops[-1].url
+                nested = [u for u in css_references(css, base)
+                          if scheme_of(u) in ("http", "https")]
+                await asyncio.gather(*(self._requisite(u, depth + 1) for u in nested))
+
+    async def links(self, extraction: ArticleExtraction | None,
+                    article_urls: set[str]) -> list[BodyLink]:
+        if extraction is None:
+            return []
+        plans: list[tuple[int, str | None]] = []  # (link index, reason to skip or None)
+        chosen: set[str] = set()
+        followed = 0
+        for link in extraction.body_links:
+            reason = self._skip_reason(link.url, article_urls, chosen, followed)
+            if reason is None:
+                chosen.add(without_fragment(link.url))
+                followed += 1
+            plans.append((len(plans), reason))
+        self.observer(PhaseStarted("links", f"{followed} of {len(plans)} to follow"))
+        tasks = {index: self.session.get(extraction.body_links[index].url, "linked_source")
+                 for index, reason in plans if reason is None}
+        await asyncio.gather(*tasks.values())
+        results = []
+        for index, reason in plans:
+            link = extraction.body_links[index]
+            base = {"url": link.url, "text": link.text, "context": link.context}
+            if reason is not None:
+                results.append(BodyLink(**base, outcome="skipped", reason=reason))
+                continue
+            chain = tasks[index].result()
+            results.append(self._link_result(base, chain))
+        return results
+
+    def _skip_reason(self, url: str, article_urls: set[str], chosen: set[str],
+                     followed: int) -> str | None:
+        scheme = scheme_of(url)
+        if scheme not in ("http", "https"):
+            return f"{scheme or 'relative'}: links are not fetched"
+        if self.settings.links == "none":
+            return "links not followed (--links none)"
+        bare = without_fragment(url)
+        if bare in article_urls:
+            return "fragment-only link into the article" if bare != url else "the article itself"
+        if bare in chosen:
+            return "duplicate of an earlier link"
+        if self.settings.include and first_match(url, self.settings.include) is None:
+            return "not matched by --include"
+        excluded = first_match(url, self.settings.exclude)
+        if excluded is not None:
+            return f"matched --exclude {excluded}"
+        if followed >= self.settings.max_links:
+            return f"over the limit of {self.settings.max_links} linked sources (--max-links)"
+        return None
+
+    @staticmethod
+    def _link_result(base: dict[str, str], chain: _Chain) -> BodyLink:
+        final = chain.final_resource
+        ids = [hop.id for hop in chain.hops]
+        if chain.failure is not None or final is None or final.status is None:
+            return BodyLink(**base, outcome="failed", reason=chain.failure or "not fetched",
+                            chain=ids)
+        if final.status >= 400:
+            reason = f"HTTP {final.status}"
+            return BodyLink(**base, outcome="failed", reason=reason, final_url=final.url,
+                            resource=final.id, chain=ids)
+        note = f"truncated: {final.reason}" if final.outcome == "truncated" else None
+        return BodyLink(**base, outcome="captured", reason=note, final_url=final.url,
+                        resource=final.id, chain=ids)
+
+    def write_text(self, outcome: _ArticleOutcome) -> ArticleText | None:
+        extraction = outcome.extraction
+        article = outcome.chain.final_resource
+        if extraction is None or article is None or article.response is None:
+            return None
+        body = extraction.text.encode("utf-8")
+        media_type = "text/plain; charset=utf-8"
+        # A conversion record: the article's text, derived from the response it refers to
+        # (WARC 1.1 section 6.8).
+        record = write_bytes_record(self.warc, "conversion", article.url, self.clock(),
+                                    media_type, body,
+                                    [("WARC-Refers-To", article.response.record_id)])
+        return ArticleText(record=_location("archive", record), bytes=len(body),
+                           sha256=hash_bytes(body), media_type=media_type)
+
+
+def _state(article: _ArticleOutcome, links: list[BodyLink],
+           resources: list[Resource]) -> tuple[CaptureState, str | None]:
+    final = article.chain.final_resource
+    if article.chain.failure is not None or final is None or final.status is None:
+        return "FAILED", f"the article could not be fetched: {article.chain.failure}"
+    if final.status >= 400:
+        return "FAILED", f"the article answered HTTP {final.status}"
+    failed_links = [link for link in links if link.outcome == "failed"]
+    broken_requisites = [r for r in resources if r.role == "requisite"
+                         and r.outcome in ("failed", "truncated")]
+    problems = []
+    if failed_links:
+        problems.append(f"{len(failed_links)} linked source(s) failed")
+    if broken_requisites:
+        problems.append(f"{len(broken_requisites)} page requisite(s) not fully fetched")
+    if problems:
+        return "PARTIAL", "; ".join(problems)
+    return "COMPLETE", None
+
+
+async def _run(capture: _Capture, started: datetime) -> tuple[_ArticleOutcome, list[BodyLink]]:
+    capture.write_warcinfo(started)
+    article = await capture.article()
+    article_urls = {capture.url, *(hop.url for hop in article.chain.hops)}
+    extraction = article.extraction
+    if article.chain.final is not None:
+        article.chain.final.close()
+    if extraction is None:
+        return article, []
+    if extraction.metadata.canonical_url:
+        article_urls.add(without_fragment(extraction.metadata.canonical_url))
+    requisites = asyncio.create_task(capture.requisites(extraction))
+    links = await capture.links(extraction, article_urls)
+    await requisites
+    for task in capture.session.chains.values():
+        chain = task.result()
+        if chain.final is not None:
+            chain.final.close()
+    return article, links
+
+
+def capture(
+    url: str,
+    *,
+    store: Path,
+    settings: CaptureSettings | None = None,
+    signer: SigningIdentity | None = None,
+    observer: Observer = ignore,
+    clock: Clock = utc_now,
+    address_policy: AddressPolicy | None = None,
+) -> CaptureResult:
+    """Capture ``url`` (and what its body links to) into a new bundle in ``store``."""
+    settings = settings or CaptureSettings()
+    parse_fetchable(url)  # bad input fails before anything touches the disk
+    started = clock()
+    capture_id = new_capture_id(started)
+    pending = open_pending(store, capture_id)
+    try:
+        job = _Capture(url, settings, pending, observer, clock, address_policy)
+        try:
+            article, links = asyncio.run(_run(job, started))
+            article_text = job.write_text(article)
+        finally:
+            job.warc.close()
+        result = _finish(job, article, links, article_text, started, signer)
+    except BaseException:
+        pending.discard()
+        raise
+    return result
+
+
+def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
+            article_text: ArticleText | None, started: datetime,
+            signer: SigningIdentity | None) -> CaptureResult:
+    pending = job.pending
+    resources = job.session.resources
+    state, reason = _state(article, links, resources)
+    chain = article.chain
+    final = chain.final_resource
+    metadata = article.extraction.metadata if article.extraction else None
+    manifest = Manifest(
+        media_type=MANIFEST_MEDIA_TYPE,
+        schema_version=SCHEMA_VERSION,
+        capture_id=pending.capture_id,
+        tool=_tool_info(),
+        started_at=rfc3339(started),
+        finished_at=rfc3339(job.clock()),
+        requested_url=job.url,
+        final_url=final.url if final and final.status else None,
+        redirect_chain=[RedirectHop(url=hop.url, status=hop.status, location=hop.location)
+                        for hop in chain.hops],
+        state=state,
+        state_reason=reason,
+        article_kind=article.kind,  # type: ignore[arg-type]
+        page=PageMetadata(
+            title=metadata.title, authors=list(metadata.authors),
+            published=metadata.published, canonical_url=metadata.canonical_url,
+            language=metadata.language, site_name=metadata.site_name,
+            description=metadata.description) if metadata else PageMetadata(),
+        article_text=article_text,
+        options=_options_record(job.settings),
+        resources=resources,
+        links=links,
+        tls=list(job.session.tls_sessions.values()),
+        files=describe_files(pending.path, [f"archive/{job.warc_name}"]),
+        signer=Signer(fingerprint=signer.fingerprint, public_key=signer.public_key,
+                      namespace=signer.namespace) if signer else None,
+    )
+    raw = canonical_bytes(manifest)
+    (pending.path / MANIFEST_PATH).write_bytes(raw)
+    if signer is not None:
+        (pending.path / SIGNATURE_PATH).write_bytes(signer.sign(raw))
+    try:
+        bundle = pending.commit()
+    except OSError as error:
+        raise OperationalError(f"cannot commit the bundle: {error.strerror}") from None
+    return CaptureResult(capture_id=pending.capture_id, bundle=bundle, manifest=manifest,
+                         manifest_bytes=raw)

@@ -1,0 +1,65 @@
+"""Manifest bytes: built once as RFC 8785 canonical JSON, read back without re-serialising.
+
+DESIGN.md section 2: sign exact bytes, canonicalise once. A verifier checks the signature over
+the bytes on disk first and only then parses them (``load_manifest`` keeps both).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import rfc8785
+from pydantic import ValidationError
+
+from provenance.errors import BundleFormatError
+from provenance.models import Manifest
+
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
+def canonical_bytes(manifest: Manifest) -> bytes:
+    """RFC 8785 (JCS) serialisation; ``None`` fields are left out to keep manifests lean."""
+    data = manifest.model_dump(mode="json", exclude_none=True)
+    return bytes(rfc8785.dumps(data))
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    raw: bytes
+    manifest: Manifest
+
+
+def parse_manifest(raw: bytes) -> Manifest:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleFormatError(f"manifest is not JSON: {error}") from None
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(root)"
+        raise BundleFormatError(
+            f"manifest does not match the schema at {where}: {first['msg']}") from None
+
+
+def load_manifest(path: Path) -> LoadedManifest:
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise BundleFormatError(f"{path}: manifest is implausibly large ({size} bytes)")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BundleFormatError(f"{path}: no manifest here; is this a provenance bundle?") from None
+    except OSError as error:
+        raise BundleFormatError(f"{path}: cannot read manifest: {error.strerror}") from None
+    return LoadedManifest(raw=raw, manifest=parse_manifest(raw))
+
+
+def manifest_json_schema() -> dict[str, object]:
+    schema = Manifest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://provenance.invalid/schema/manifest-v1.json"
+    return schema

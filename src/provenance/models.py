@@ -1,0 +1,174 @@
+"""Pydantic wire models of the provenance manifest (``provenance/manifest.json``).
+
+Frozen, ``extra="forbid"`` and float-free, so that what we serialise with RFC 8785 is exactly
+what a verifier can re-read (RFC 8785 section 3.2.2.3: numbers must be exact IEEE doubles; we
+use only integers below 2^53). Times are RFC 3339 strings in UTC. A JSON Schema generated from
+these models is committed at ``src/provenance/schema/manifest.schema.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MANIFEST_MEDIA_TYPE = "application/vnd.provenance.manifest+json; version=1"
+SCHEMA_VERSION = 1
+
+Sha256 = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")]
+Size = Annotated[int, Field(ge=0, le=2**53 - 1)]
+
+CaptureState = Literal["COMPLETE", "PARTIAL", "FAILED"]
+Role = Literal["article", "requisite", "linked_source", "redirect"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ToolInfo(Model):
+    name: str
+    version: str
+    python: str
+    platform: str
+    dependencies: dict[str, str]
+
+
+class CaptureOptions(Model):
+    """How the capture was made, as the user asked for it (resolved defaults included)."""
+
+    links: Literal["body", "none"]
+    include: list[str]
+    exclude: list[str]
+    requisites: bool
+    concurrency: int
+    per_host: int
+    connect_timeout_ms: int
+    read_timeout_ms: int
+    total_timeout_ms: int
+    max_redirects: int
+    max_bytes: Size
+    max_links: int
+    user_agent: str
+    ca_bundle: str | None = None
+
+
+class WarcLocation(Model):
+    """Where a record lives: file path relative to the bundle root, id, offset and length."""
+
+    file: str
+    record_id: str
+    offset: Size
+    length: Size
+
+
+class RedirectHop(Model):
+    url: str
+    status: int | None = None
+    location: str | None = None
+
+
+class PageMetadata(Model):
+    title: str | None = None
+    authors: list[str] = []
+    published: str | None = None
+    canonical_url: str | None = None
+    language: str | None = None
+    site_name: str | None = None
+    description: str | None = None
+
+
+class Resource(Model):
+    """One HTTP exchange (or one attempt that got no response)."""
+
+    id: str
+    url: str
+    role: Role
+    outcome: Literal["captured", "truncated", "failed"]
+    reason: str | None = None
+    status: int | None = None
+    media_type: str | None = None
+    bytes: Size | None = Field(
+        default=None, description="entity body size, transfer coding removed")
+    sha256: Sha256 | None = Field(
+        default=None, description="entity body digest, transfer coding removed (WARC 1.1 6.3.2)")
+    content_encoding: str | None = None
+    transfer_encoding: str | None = None
+    location: str | None = Field(default=None, description="redirect target, when a redirect")
+    peer_ip: str | None = None
+    fetched_at: Timestamp | None = None
+    response: WarcLocation | None = None
+    request: WarcLocation | None = None
+
+
+class BodyLink(Model):
+    """A link found inside the article body, and what became of it."""
+
+    url: str
+    text: str
+    context: str
+    outcome: Literal["captured", "failed", "skipped"]
+    reason: str | None = None
+    final_url: str | None = None
+    resource: str | None = Field(default=None, description="id of the final resource")
+    chain: list[str] = Field(default=[], description="ids of every hop, first to last")
+
+
+class Certificate(Model):
+    subject: str
+    issuer: str
+    not_before: str
+    not_after: str
+    sha256: Sha256
+
+
+class TLSSession(Model):
+    host: str
+    port: int
+    version: str
+    cipher: str
+    certificates: list[Certificate]
+    record: WarcLocation
+
+
+class ArticleText(Model):
+    record: WarcLocation
+    bytes: Size
+    sha256: Sha256
+    media_type: str
+
+
+class BundleFile(Model):
+    path: str
+    bytes: Size
+    sha256: Sha256
+
+
+class Signer(Model):
+    fingerprint: str
+    public_key: str
+    namespace: str
+
+
+class Manifest(Model):
+    media_type: Literal["application/vnd.provenance.manifest+json; version=1"]
+    schema_version: Literal[1]
+    capture_id: str
+    tool: ToolInfo
+    started_at: Timestamp
+    finished_at: Timestamp
+    requested_url: str
+    final_url: str | None = None
+    redirect_chain: list[RedirectHop]
+    state: CaptureState
+    state_reason: str | None = None
+    article_kind: Literal["html", "document", "none"]
+    page: PageMetadata
+    article_text: ArticleText | None = None
+    options: CaptureOptions
+    resources: list[Resource]
+    links: list[BodyLink]
+    tls: list[TLSSession]
+    files: list[BundleFile]
+    signer: Signer | None = None
