@@ -269,6 +269,11 @@ class _Receiver:
         if self.keep_entity(content_type):
             self.entity = _spool(self.settings)
 
+    def close(self) -> None:
+        self.raw_body.close()
+        if self.entity is not None:
+            self.entity.close()
+
     def on_data(self, data: bytes) -> None:
         self.entity_digest.update(data)
         if self.entity is not None:
@@ -363,16 +368,16 @@ async def _exchange(
         writer.write(request_bytes)
         await asyncio.wait_for(writer.drain(), timeout=settings.read_timeout)
         problem = await _receive(receiver, reader, settings, deadline)
-    except FetchError:
-        receiver.raw_body.close()
-        raise
     except OSError as error:
         problem = _describe_os_error(error)
     except TimeoutError:
         problem = "timed out sending the request"
+    except BaseException:
+        receiver.close()  # FetchError, cancellation: nothing of this exchange survives
+        raise
     response = receiver.response
     if response is None:
-        receiver.raw_body.close()
+        receiver.close()
         raise FetchError(problem or "no HTTP response", peer_ip=peer_ip)
     if receiver.entity is not None:
         receiver.entity.seek(0)

@@ -280,6 +280,16 @@ class _Session:
                     id=self._next_id(), url=url, role=role, outcome="failed",
                     reason=error.reason, peer_ip=error.peer_ip,
                     fetched_at=rfc3339(utc_now()))), None)
+        try:
+            return _Hop(await self._record(url, role, parts.hostname or "", parts.port, exchange),
+                        exchange)
+        except BaseException:
+            exchange.close()
+            raise
+
+    async def _record(self, url: str, role: Role, host: str, port: int | None,
+                      exchange: Exchange) -> Resource:
+        """Write the exchange's records and describe it as a manifest resource."""
         response, request = await asyncio.to_thread(
             write_exchange, self.warc, target_uri=url, date=exchange.started_at,
             peer_ip=exchange.peer_ip, request_bytes=exchange.request_bytes,
@@ -287,7 +297,7 @@ class _Session:
             block_digest=exchange.block_digest, payload_digest=exchange.raw_body_digest,
             truncated=exchange.truncated)
         exchange.raw_body.close()
-        await self._note_tls(parts.hostname or "", parts.port or 443, url, exchange, response)
+        await self._note_tls(host, port or 443, url, exchange, response)
         is_redirect = exchange.status in REDIRECT_STATUSES and exchange.header("Location")
         transfer = exchange.header("Transfer-Encoding")
         resource = Resource(
@@ -308,7 +318,7 @@ class _Session:
             response=_location("archive", response),
             request=_location("archive", request),
         )
-        return _Hop(self._add(resource), exchange)
+        return self._add(resource)
 
     async def _note_tls(self, host: str, port: int, url: str, exchange: Exchange,
                         response: RecordLocation) -> None:
@@ -515,13 +525,27 @@ def _state(article: _ArticleOutcome, links: list[BodyLink],
     return "COMPLETE", None
 
 
+def _close_exchanges(session: _Session) -> None:
+    for task in session.chains.values():
+        if task.done() and not task.cancelled() and task.exception() is None:
+            final = task.result().final
+            if final is not None:
+                final.close()
+
+
 async def _run(capture: _Capture, started: datetime) -> tuple[_ArticleOutcome, list[BodyLink]]:
+    try:
+        return await _run_steps(capture, started)
+    finally:
+        _close_exchanges(capture.session)
+
+
+async def _run_steps(capture: _Capture,
+                     started: datetime) -> tuple[_ArticleOutcome, list[BodyLink]]:
     capture.write_warcinfo(started)
     article = await capture.article()
     article_urls = {capture.url, *(hop.url for hop in article.chain.hops)}
     extraction = article.extraction
-    if article.chain.final is not None:
-        article.chain.final.close()
     if extraction is None:
         return article, []
     if extraction.metadata.canonical_url:
@@ -529,10 +553,6 @@ async def _run(capture: _Capture, started: datetime) -> tuple[_ArticleOutcome, l
     requisites = asyncio.create_task(capture.requisites(extraction))
     links = await capture.links(extraction, article_urls)
     await requisites
-    for task in capture.session.chains.values():
-        chain = task.result()
-        if chain.final is not None:
-            chain.final.close()
     return article, links
 
 

@@ -1,0 +1,234 @@
+"""End-to-end capture of the sample site over real loopback HTTP, checked record by record."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provenance.capture.options import CaptureSettings
+from provenance.capture.pipeline import CaptureResult, capture
+from provenance.demo import site as sample
+from provenance.manifest import load_manifest
+from provenance.models import Manifest
+from provenance.summary import summarize
+from provenance.warc import iter_records
+
+from helpers import make_signer, read_record, tool
+
+
+@pytest.fixture
+def demo_capture(sample_site: sample.SampleSite, store: Path) -> CaptureResult:
+    signer, _key = make_signer()
+    return capture(sample_site.article_url, store=store, signer=signer)
+
+
+def _links_by_path(manifest: Manifest, base: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for link in manifest.links:
+        path = link.url.removeprefix(base)
+        found.setdefault(path, []).append(f"{link.outcome}:{link.reason}")
+    return found
+
+
+def test_bundle_layout_and_manifest(demo_capture: CaptureResult,
+                                    sample_site: sample.SampleSite) -> None:
+    bundle = demo_capture.bundle
+    files = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+    assert files == [f"archive/{demo_capture.capture_id}.warc.gz",
+                     "provenance/manifest.json", "provenance/manifest.json.sig"]
+    loaded = load_manifest(bundle / "provenance/manifest.json")
+    assert loaded.raw == demo_capture.manifest_bytes
+    manifest = loaded.manifest
+    assert manifest.state == "PARTIAL"  # the 404 and the 500 are failures of linked sources
+    assert manifest.final_url == sample_site.article_url
+    assert manifest.article_kind == "html"
+    assert manifest.page.title is not None and sample.ARTICLE_TITLE in manifest.page.title
+    assert manifest.page.authors == list(sample.ARTICLE_AUTHORS)
+    assert manifest.page.language == "en"
+    assert manifest.page.published is not None
+    assert manifest.page.published.startswith("2017-08-14")
+    assert manifest.article_text is not None
+    assert not list(demo_capture.bundle.parent.glob(".tmp-*"))
+
+
+def test_body_links_outcomes(demo_capture: CaptureResult, sample_site: sample.SampleSite) -> None:
+    manifest = demo_capture.manifest
+    outcomes = _links_by_path(manifest, sample_site.base_url)
+    assert outcomes[sample.REPORT_REDIRECT_PATH] == ["captured:None"]
+    assert outcomes[sample.PDF_PATH] == ["captured:None", "skipped:duplicate of an earlier link"]
+    assert outcomes[sample.LEGACY_PATH] == ["captured:None"]
+    assert outcomes[sample.SLOW_PATH] == ["captured:None"]
+    assert outcomes[sample.GONE_PATH] == ["failed:HTTP 404"]
+    assert outcomes[sample.BROKEN_PATH] == ["failed:HTTP 500"]
+    assert outcomes[sample.CHAIN_START_PATH] == ["captured:None"]
+    mailto = [link for link in manifest.links if link.url.startswith("mailto:")]
+    assert mailto and mailto[0].outcome == "skipped"
+    fragments = [link for link in manifest.links if "#fn" in link.url]
+    assert fragments and all(link.outcome == "skipped" for link in fragments)
+    chain = next(link for link in manifest.links if link.url.endswith(sample.CHAIN_START_PATH))
+    assert chain.final_url == sample_site.base_url + sample.FINAL_DESTINATION_PATH
+    by_id = {r.id: r for r in manifest.resources}
+    assert [by_id[i].status for i in chain.chain] == [302, 307, 303, 200]
+    report = next(link for link in manifest.links
+                  if link.url.endswith(sample.REPORT_REDIRECT_PATH))
+    assert [by_id[i].status for i in report.chain] == [301, 200]
+    assert by_id[report.chain[0]].role == "redirect"
+
+
+def test_boilerplate_links_not_followed(demo_capture: CaptureResult,
+                                        sample_site: sample.SampleSite) -> None:
+    requested = set(sample_site.requested_paths.paths())
+    for path in sample.NEVER_REQUESTED_PATHS:
+        assert path not in requested, path
+    for path in sample.EXPECTED_BODY_LINK_PATHS:
+        assert path in requested, path
+
+
+def test_requisites_captured(demo_capture: CaptureResult, sample_site: sample.SampleSite) -> None:
+    requisites = {r.url.removeprefix(sample_site.base_url): r
+                  for r in demo_capture.manifest.resources if r.role == "requisite"}
+    for path in sample.REQUISITE_PATHS:
+        assert path in requisites, path
+        assert requisites[path].status == 200
+        assert requisites[path].response is not None
+
+
+def test_chunked_gzip_article_stored_byte_exact(demo_capture: CaptureResult,
+                                                sample_site: sample.SampleSite) -> None:
+    article = next(r for r in demo_capture.manifest.resources if r.role == "article")
+    assert article.response is not None
+    _head, block = read_record(demo_capture.bundle, article.response)
+    sent = [r.wire for r in sample_site.requested_paths.responses()
+            if r.target == sample.ARTICLE_PATH]
+    assert block == sent[0]  # status line, header order and case, chunk framing, gzip bytes
+    assert b"Transfer-Encoding: chunked" in block and b"Content-Encoding: gzip" in block
+    assert article.transfer_encoding == "chunked"
+    assert article.content_encoding == "gzip"
+    # The manifest's digest is over the entity with the chunk framing removed (WARC 1.1 6.3.2).
+    entity = _dechunk(sample.article_wire_body(sample_site.base_url))
+    assert b"<html" in gzip.decompress(entity)
+    assert article.bytes == len(entity)
+    assert article.sha256 == "sha256:" + hashlib.sha256(entity).hexdigest()
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = bytearray()
+    rest = body
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += rest[:size]
+        rest = rest[size + 2:]
+
+
+def test_records_indexed_and_checked_by_warcio(demo_capture: CaptureResult) -> None:
+    warc = demo_capture.bundle / "archive" / f"{demo_capture.capture_id}.warc.gz"
+    check = subprocess.run([tool("warcio"), "check", "-v", str(warc)], capture_output=True,
+                           text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    index = subprocess.run([tool("warcio"), "index", str(warc)], capture_output=True,
+                           text=True, timeout=60)
+    assert index.returncode == 0
+    indexed = [json.loads(line) for line in index.stdout.splitlines()]
+    ours = list(iter_records(warc))
+    assert len(indexed) == len(ours)
+    types = [r.record_type for r in ours]
+    assert types[0] == "warcinfo"
+    assert "conversion" in types
+    responses = [r for r in ours if r.record_type == "response"]
+    requests = [r for r in ours if r.record_type == "request"]
+    assert len(responses) == len(requests) == len(
+        [r for r in demo_capture.manifest.resources if r.response])
+    for record in responses:
+        headers = dict(record.headers)
+        assert headers["WARC-IP-Address"] == "127.0.0.1"
+        assert headers["WARC-Block-Digest"].startswith("sha256:")
+        assert headers["WARC-Payload-Digest"].startswith("sha256:")
+        assert record.target_uri
+
+
+def test_conversion_record_refers_to_article(demo_capture: CaptureResult) -> None:
+    manifest = demo_capture.manifest
+    assert manifest.article_text is not None
+    head, block = read_record(demo_capture.bundle, manifest.article_text.record)
+    article = next(r for r in manifest.resources if r.role == "article")
+    assert article.response is not None
+    assert f"WARC-Refers-To: {article.response.record_id}".encode() in head
+    text = block.decode("utf-8")
+    for snippet in sample.ARTICLE_TEXT_SNIPPETS:
+        assert snippet in text
+
+
+def test_summary_rows_cover_every_url(demo_capture: CaptureResult) -> None:
+    rows = summarize(demo_capture.manifest)
+    outcomes = {row.outcome for row in rows}
+    assert {"captured", "failed", "skipped"} <= outcomes
+    failed = [row for row in rows if row.outcome == "failed"]
+    assert all(row.reason for row in failed)
+
+
+def test_links_none_and_patterns(sample_site: sample.SampleSite, store: Path) -> None:
+    result = capture(sample_site.article_url, store=store,
+                     settings=CaptureSettings(links="none", requisites=False))
+    assert all(link.outcome == "skipped" for link in result.manifest.links)
+    assert [r.role for r in result.manifest.resources] == ["article"]
+    assert result.manifest.state == "COMPLETE"
+
+    only_pdf = capture(sample_site.article_url, store=store,
+                       settings=CaptureSettings(include=("*.pdf",), requisites=False))
+    captured = [link.url for link in only_pdf.manifest.links if link.outcome == "captured"]
+    assert captured == [sample_site.base_url + sample.PDF_PATH]
+
+    no_reports = capture(sample_site.article_url, store=store,
+                         settings=CaptureSettings(exclude=("*/reports/*", "*/r/*"),
+                                                  requisites=False, max_links=2))
+    reasons = {link.url.removeprefix(sample_site.base_url): link.reason
+               for link in no_reports.manifest.links}
+    assert reasons[sample.CHAIN_START_PATH] == "matched --exclude */r/*"
+    over = [r for r in reasons.values() if r and "--max-links" in r]
+    assert over
+
+
+def test_slow_source_hits_time_limit(sample_site: sample.SampleSite, store: Path) -> None:
+    result = capture(sample_site.article_url, store=store,
+                     settings=CaptureSettings(read_timeout=0.1, include=("*/slow/*",),
+                                              requisites=False))
+    slow = next(link for link in result.manifest.links if link.url.endswith(sample.SLOW_PATH))
+    assert slow.outcome == "failed"
+    assert slow.reason is not None and "timed out" in slow.reason
+    assert result.manifest.state == "PARTIAL"
+
+
+def test_pdf_article_is_a_document(sample_site: sample.SampleSite, store: Path) -> None:
+    result = capture(sample_site.base_url + sample.PDF_PATH, store=store)
+    assert result.manifest.article_kind == "document"
+    assert result.manifest.state == "COMPLETE"
+    assert result.manifest.resources[0].media_type == "application/pdf"
+
+
+def test_failed_article_is_recorded(sample_site: sample.SampleSite, store: Path) -> None:
+    result = capture(sample_site.base_url + sample.GONE_PATH, store=store)
+    assert result.manifest.state == "FAILED"
+    assert result.manifest.resources[0].status == 404
+    assert (result.bundle / "provenance/manifest.json").is_file()
+
+
+def test_interrupted_capture_leaves_no_bundle(sample_site: sample.SampleSite,
+                                              store: Path) -> None:
+    class Boom(Exception):
+        pass
+
+    def observer(event: object) -> None:
+        if getattr(event, "role", None) == "linked_source":
+            raise Boom
+
+    with pytest.raises(Boom):
+        capture(sample_site.article_url, store=store, observer=observer)
+    assert list(store.iterdir()) == []
