@@ -611,6 +611,8 @@ _EXTRACTED = _Vocabulary(_EXTRACT_BLOCK_TAGS, frozenset())
 _LINE_BREAK_TAGS = frozenset({"br", "lb"})
 _CELL_TAGS = frozenset({"td", "th", "cell"})
 _CONTEXT_LIMIT = 240
+# C0 controls (other than whitespace) and DEL render as nothing
+_CONTROL_CHARACTERS = dict.fromkeys([*range(0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 _SENTENCE_END = re.compile(r"[.!?…。！？]['\"”’»)\]]*\s")
 
 
@@ -625,7 +627,7 @@ class _CollapsedText:
     def add(self, text: str | None) -> None:
         if not text:
             return
-        words = text.split()
+        words = text.translate(_CONTROL_CHARACTERS).split()
         if not words:
             self.pending_space = True
             return
@@ -736,7 +738,7 @@ class _Paragraphs:
 
     def text(self, value: str | None) -> None:
         if value:
-            self.line.append(value)
+            self.line.append(value.translate(_CONTROL_CHARACTERS))
 
     def cell(self) -> None:
         self.line.append(" ")
@@ -795,7 +797,8 @@ def _render_text(
 # Boilerplate detection
 # ---------------------------------------------------------------------------------------------
 
-_BOILERPLATE_TAGS = frozenset({"nav", "aside", "footer", "header", "form", "menu", "dialog"})
+# boilerplate by definition, whatever they hold
+_BOILERPLATE_TAGS = frozenset({"nav", "aside", "footer", "header", "menu", "dialog"})
 _BOILERPLATE_ROLES = frozenset(
     {"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar",
      "toolbar", "dialog", "alertdialog"}
@@ -813,19 +816,23 @@ _BOILERPLATE_WORDS = re.compile(
     r"outbrain|taboola|cookie|consent|gdpr|popup|modal|banner|search"
     r")(?![a-z0-9])"
 )
-# a "boilerplate" container holding at least this share of the content is the content itself
-# (WordPress puts tag-* and category-* classes on the article element)
+# an element merely named like boilerplate that holds at least this share of the content is
+# the content itself (WordPress puts tag-* and category-* classes on the article element)
 _CONTENT_SHARE = 0.5
 
 
-def _looks_like_boilerplate(element: HtmlElement) -> bool:
-    tag = _tag(element)
-    if tag in _BOILERPLATE_TAGS:
+def _boilerplate_by_structure(element: HtmlElement) -> bool:
+    if _tag(element) in _BOILERPLATE_TAGS:
         return True
+    return (element.get("role") or "").strip().lower() in _BOILERPLATE_ROLES
+
+
+def _boilerplate_by_name(element: HtmlElement) -> bool:
+    tag = _tag(element)
     if tag in ("html", "body", "main", "article"):
         return False
-    role = (element.get("role") or "").strip().lower()
-    if role in _BOILERPLATE_ROLES:
+    if tag == "form":
+        # a newsletter box inside the story; ASP.NET wraps whole pages in one (share rule)
         return True
     marker = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
     return _BOILERPLATE_WORDS.search(marker) is not None
@@ -849,7 +856,9 @@ class _BoilerplateFilter:
     def is_boilerplate(self, element: HtmlElement) -> bool:
         cached = self.memo.get(element)
         if cached is None:
-            cached = _looks_like_boilerplate(element) and _text_length(element) < self.threshold
+            cached = _boilerplate_by_structure(element) or (
+                _boilerplate_by_name(element) and _text_length(element) < self.threshold
+            )
             self.memo[element] = cached
         return cached
 
@@ -1132,16 +1141,19 @@ def _body_links(
 ) -> tuple[BodyLink, ...]:
     selected = [anchors[index] for index in sorted(chosen)]
     texts = _block_texts(selected)
+    resolved: dict[str, str] = {}  # articles cite the same source more than once
     links: list[BodyLink] = []
     for anchor in selected:
         block = texts[anchor]
         # an anchor hidden in an invisible subtree (noscript, svg) has no span: no text
         start, end = block.spans.get(anchor, (0, 0))
         href = str(anchor.get("href"))
+        if href not in resolved:
+            resolved[href] = _resolve(base, href) or href.strip(_ASCII_WHITESPACE)
         links.append(
             BodyLink(
                 href=href,
-                url=_resolve(base, href) or href.strip(_ASCII_WHITESPACE),
+                url=resolved[href],
                 text=block.text[start:end],
                 context=_snippet(block.text, start, end),
             )

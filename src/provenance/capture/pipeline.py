@@ -534,14 +534,6 @@ def _close_exchanges(session: _Session) -> None:
 
 
 async def _run(capture: _Capture, started: datetime) -> tuple[_ArticleOutcome, list[BodyLink]]:
-    try:
-        return await _run_steps(capture, started)
-    finally:
-        _close_exchanges(capture.session)
-
-
-async def _run_steps(capture: _Capture,
-                     started: datetime) -> tuple[_ArticleOutcome, list[BodyLink]]:
     capture.write_warcinfo(started)
     article = await capture.article()
     article_urls = {capture.url, *(hop.url for hop in article.chain.hops)}
@@ -578,6 +570,8 @@ def capture(
             article, links = asyncio.run(_run(job, started))
             article_text = job.write_text(article)
         finally:
+            # After asyncio.run every task has finished or been cancelled, so this sees them all.
+            _close_exchanges(job.session)
             job.warc.close()
         result = _finish(job, article, links, article_text, started, signer)
     except BaseException:
