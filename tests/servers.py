@@ -43,7 +43,7 @@ def serve(routes: dict[str, RawRoute], *, host: str = "127.0.0.1",
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
         def do_GET(self) -> None:
@@ -85,7 +85,7 @@ def html(body: str, status: str = "200 OK", extra: str = "") -> RawRoute:
 
 
 @dataclass
-class TestPKI:
+class LoopbackPKI:
     ca_pem: Path
     server_context: ssl.SSLContext
     ca_cert: x509.Certificate
@@ -93,7 +93,7 @@ class TestPKI:
 
 
 def make_pki(directory: Path, hostnames: tuple[str, ...] = ("localhost",),
-             ips: tuple[str, ...] = ("127.0.0.1",)) -> TestPKI:
+             ips: tuple[str, ...] = ("127.0.0.1",)) -> LoopbackPKI:
     """A private root and a server certificate for loopback names (real X.509, real TLS)."""
     import ipaddress
 
@@ -138,4 +138,4 @@ def make_pki(directory: Path, hostnames: tuple[str, ...] = ("localhost",),
                                                 serialization.NoEncryption()))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(chain, key_path)
-    return TestPKI(ca_pem=ca_pem, server_context=context, ca_cert=ca_cert, leaf_cert=leaf_cert)
+    return LoopbackPKI(ca_pem=ca_pem, server_context=context, ca_cert=ca_cert, leaf_cert=leaf_cert)

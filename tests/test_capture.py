@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import make_signer, read_record, tool
 from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import CaptureResult, capture
 from provenance.demo import site as sample
@@ -17,8 +18,6 @@ from provenance.manifest import load_manifest
 from provenance.models import Manifest
 from provenance.summary import summarize
 from provenance.warc import iter_records
-
-from helpers import make_signer, read_record, tool
 
 
 @pytest.fixture

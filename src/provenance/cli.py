@@ -19,13 +19,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provenance import __version__
+from provenance import __version__, signing
+from provenance import keys as keystore
 from provenance.capture.events import Event, PhaseStarted, ResourceDone
 from provenance.capture.options import DEFAULT_USER_AGENT, CaptureSettings
 from provenance.capture.pipeline import CaptureResult, SigningIdentity, capture
+from provenance.capture.urls import parse_fetchable
 from provenance.errors import ProvenanceError, SigningKeyError, UsageError
-from provenance import keys as keystore
-from provenance import signing
 from provenance.storage import archive_dir
 from provenance.summary import SummaryRow, summarize
 
@@ -97,7 +97,7 @@ def _event_line(event: ResourceDone, styled: bool) -> str:
     size = f"{event.size:,} B" if event.size is not None else ""
     outcome = event.outcome if not event.reason else f"{event.outcome}: {event.reason}"
     if not styled:
-        return f"{event.role:<13} {status:>3} {size:>12}  {event.url}  [{outcome}]".replace("[", "(").replace("]", ")")
+        return f"{event.role:<13} {status:>3} {size:>12}  {event.url}  ({outcome})"
     colour = {"captured": "green", "truncated": "yellow"}.get(event.outcome, "red")
     return (f"[dim]{event.role:<13}[/] {status:>3} {size:>12}  {escape(event.url)}  "
             f"[{colour}]{escape(outcome)}[/]")
@@ -116,7 +116,8 @@ def _render_summary(result: CaptureResult, rows: list[SummaryRow]) -> None:
         for row in rows:
             final = row.final_url if row.final_url and row.final_url != row.url else ""
             table.add_row(row.role, escape(row.url + (f"\n→ {final}" if final else "")),
-                          str(row.status or "-"), f"{row.bytes:,}" if row.bytes is not None else "-",
+                          str(row.status or "-"),
+                          f"{row.bytes:,}" if row.bytes is not None else "-",
                           (row.sha256 or "-")[:19], escape(row.outcome_text))
         console.print(table)
     else:
@@ -189,7 +190,7 @@ def _signing_identity(key_file: Path | None, quiet: bool) -> SigningIdentity:
     if created:
         keystore.trust_key(loaded.public_key, loaded.info.name)
         if not quiet:
-            Console(stderr=True, highlight=False).print(
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
                 f"created signing key {loaded.info.private_path} "
                 f"({loaded.fingerprint}); your captures are signed with it")
     return _identity(loaded)
@@ -197,10 +198,17 @@ def _signing_identity(key_file: Path | None, quiet: bool) -> SigningIdentity:
 
 def run_capture(url: str, store: Path, settings: CaptureSettings, *, as_json: bool,
                 quiet: bool, strict: bool, key_file: Path | None = None) -> CaptureResult:
+    parse_fetchable(url)  # a bad URL is reported before any key is created or loaded
     signer = _signing_identity(key_file, quiet or as_json)
     progress = _Progress(quiet or as_json)
-    with progress.live():
-        result = capture(url, store=store, settings=settings, observer=progress, signer=signer)
+    try:
+        with progress.live():
+            result = capture(url, store=store, settings=settings, observer=progress,
+                             signer=signer)
+    except KeyboardInterrupt:
+        # Click would turn this into "Aborted!" and exit 1; we promise 130 (128 + SIGINT).
+        raise _fail("interrupted; the unfinished capture was discarded", EXIT_INTERRUPTED) \
+            from None
     rows = summarize(result.manifest)
     if as_json:
         typer.echo(_summary_json(result, rows))
@@ -285,12 +293,20 @@ def demo_command(
 ) -> None:
     """Serve the bundled sample site on 127.0.0.1 and capture its article (offline)."""
     from provenance.demo.site import serve_sample_site
+    from provenance.verify import verify_bundle
 
     with serve_sample_site() as site:
         if not (quiet or as_json):
             typer.echo(f"sample site serving on {site.base_url}", err=True)
-        run_capture(site.article_url, archive_dir(archive), CaptureSettings(),
-                    as_json=as_json, quiet=quiet, strict=False)
+        result = run_capture(site.article_url, archive_dir(archive), CaptureSettings(),
+                             as_json=as_json, quiet=quiet, strict=False)
+    report = verify_bundle(result.bundle)
+    if not (quiet or as_json):
+        typer.echo(f"verify:     {report.verdict} "
+                   f"({', '.join(f'{c.name} {c.status}' for c in report.checks)})")
+        typer.echo(f"next:       provenance verify {result.bundle}")
+    if not report.ok:
+        raise typer.Exit(EXIT_VERIFY_FAILED)
 
 
 STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIP": "yellow", "UNTRUSTED": "yellow"}
@@ -431,43 +447,32 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point: one line and an exit code for every known failure."""
+    """Console-script entry point: one line and an exit code for every known failure.
+
+    Click (inside typer) handles usage errors itself (exit 2); our own errors carry their
+    exit code; an unexpected exception is reported in one line unless PROVENANCE_DEBUG is set.
+    """
     try:
-        app(standalone_mode=False)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
+        app()
+    except ProvenanceError as error:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(error.diagnostics())}")
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted; nothing half-written was kept")
         sys.exit(EXIT_INTERRUPTED)
-    except ProvenanceError as error:
-        code = error.exit_code
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"[bold red]error:[/] {escape(error.diagnostics())}")
-        sys.exit(code)
-    except typer.Abort:
-        sys.exit(EXIT_INTERRUPTED)
-    except Exception as error:  # noqa: BLE001 - click's usage errors and anything unforeseen
-        _exit_for_unexpected(error)
-
-
-def _exit_for_unexpected(error: Exception) -> None:
-    import click
-
-    if isinstance(error, click.exceptions.UsageError | click.exceptions.BadParameter):
-        error.show()
-        sys.exit(EXIT_USAGE)
-    if isinstance(error, click.ClickException):
-        error.show()
-        sys.exit(error.exit_code)
-    if isinstance(error, OSError):
-        Console(stderr=True).print(f"error: {error.strerror or error}")
+    except OSError as error:
+        Console(stderr=True, highlight=False).print(
+            f"[bold red]error:[/] {escape(str(error.strerror or error))}"
+            + (f": {escape(str(error.filename))}" if error.filename else ""))
         sys.exit(EXIT_OPERATIONAL)
-    if os.environ.get("PROVENANCE_DEBUG"):
-        raise error
-    Console(stderr=True).print(
-        f"error: internal error ({type(error).__name__}: {error}); "
-        "set PROVENANCE_DEBUG=1 for a traceback and please report it")
-    sys.exit(EXIT_OPERATIONAL)
+    except Exception as error:
+        if os.environ.get("PROVENANCE_DEBUG"):
+            raise
+        Console(stderr=True, highlight=False).print(
+            f"[bold red]error:[/] internal error ({type(error).__name__}: {escape(str(error))});"
+            " set PROVENANCE_DEBUG=1 for a traceback and please report it")
+        sys.exit(EXIT_OPERATIONAL)
 
 
-__all__ = ["app", "main", "UsageError"]
+__all__ = ["app", "main"]

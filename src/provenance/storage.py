@@ -76,7 +76,8 @@ def open_pending(store: Path, capture_id: str) -> PendingBundle:
     try:
         store.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OperationalError(f"cannot create archive directory {store}: {error.strerror}") from None
+        raise OperationalError(
+            f"cannot create archive directory {store}: {error.strerror}") from None
     if not store.is_dir():
         raise UsageError(f"archive directory {store} is not a directory")
     path = store / f"{TEMP_PREFIX}{capture_id}"

@@ -56,7 +56,8 @@ def summarize(manifest: Manifest) -> list[SummaryRow]:
         link = link_roles.get(first.id)
         role = first.role if first.role != "redirect" else (
             "linked_source" if link else last.role)
-        outcome, reason = last.outcome, last.reason
+        outcome: str = last.outcome
+        reason = last.reason
         if link is not None:
             outcome, reason = link.outcome, link.reason
         elif last.status is not None and last.status >= 400:

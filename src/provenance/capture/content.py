@@ -16,7 +16,9 @@ class UnsupportedEncodingError(Exception):
     """The content coding is one we do not decode (e.g. ``br``)."""
 
 
-def decoded_prefix(stream: IO[bytes], content_encoding: str | None, limit: int) -> tuple[bytes, bool]:
+def decoded_prefix(
+    stream: IO[bytes], content_encoding: str | None, limit: int
+) -> tuple[bytes, bool]:
     """Return up to ``limit`` decoded bytes and whether the decoded content went past it."""
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]

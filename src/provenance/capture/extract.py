@@ -147,6 +147,9 @@ _CHARSET_PARAM = re.compile(
 # windows-1252 leaves five bytes undefined; WHATWG decodes them to the C1 control of the same
 # number, so the text round-trips instead of turning into U+FFFD.
 _C1_ERRORS = "provenance-whatwg-c1"
+# how much more "chaos" (charset_normalizer's mess score, 0 to 1) windows-1252 may show than
+# the detector's favourite and still be preferred
+_CHAOS_TOLERANCE = 0.05
 
 
 def _c1_passthrough(error: UnicodeError) -> tuple[str, int]:
@@ -199,10 +202,26 @@ def _prescan_meta(body: bytes) -> str | None:
 
 
 def _guess_codec(body: bytes) -> str | None:
-    best = from_bytes(body).best()
+    """Guess the encoding of undeclared, non-UTF-8 bytes, leaning towards windows-1252.
+
+    windows-1252 is what browsers assume for such pages in most locales, and the detector's
+    favourite for short Latin text is often a sibling (cp1257 reading "à" as "ą"); it still
+    decides when the text is clearly another script.
+    """
+    matches = from_bytes(body)
+    best = matches.best()
     if best is None:
         return None
-    return _codec_for_label(best.encoding) or best.encoding
+    favourite = _codec_for_label(best.encoding) or best.encoding
+    if favourite == "cp1252":
+        return favourite
+    for match in matches:
+        plausible = match.chaos <= best.chaos + _CHAOS_TOLERANCE
+        if plausible and _codec_for_label(match.encoding) == "cp1252":
+            return "cp1252"
+    if _decode(body, favourite) == _decode(body, "cp1252"):
+        return "cp1252"
+    return favourite
 
 
 def _decode(data: bytes, codec: str) -> str:
@@ -331,65 +350,75 @@ def _first_string(nodes: Iterable[Any]) -> str | None:
     return None
 
 
-def _import_target(nodes: list[Any], start: int) -> str | None:
-    """Return the URL of an ``@import`` whose prelude starts at ``nodes[start]``."""
-    for node in nodes[start:]:
+def _import_target(nodes: list[Any], start: int) -> tuple[str | None, int]:
+    """Return the URL of an ``@import`` whose prelude starts at ``nodes[start]``.
+
+    Also returns the index after the URL token, so that it is not visited again as a url().
+    """
+    for index in range(start, len(nodes)):
+        node = nodes[index]
         if node.type in ("whitespace", "comment"):
             continue
         if node.type in ("string", "url"):
-            return str(node.value)
+            return str(node.value), index + 1
         if node.type == "function" and node.lower_name == "url":
-            return _first_string(node.arguments)
-        return None
-    return None
+            return _first_string(node.arguments), index + 1
+        return None, index
+    return None, len(nodes)
 
 
-def _function_references(node: Any, font: bool) -> tuple[list[str], list[tuple[list[Any], bool]]]:
-    """URLs a CSS function names directly, and its argument lists still to scan."""
+def _function_targets(node: Any) -> list[str]:
+    """Return the URLs a CSS function names directly."""
     name = node.lower_name
     if name in ("url", "src"):
         target = _first_string(node.arguments)
-        return ([target] if target is not None else []), []
+        return [target] if target is not None else []
     if name in _IMAGE_SET_FUNCTIONS:
         # image-set("a.png" 1x) takes plain strings as URLs
-        strings = [str(arg.value) for arg in node.arguments if arg.type == "string"]
-        return strings, [(list(node.arguments), font)]
-    return [], [(list(node.arguments), font)]
+        return [str(arg.value) for arg in node.arguments if arg.type == "string"]
+    return []
+
+
+@dataclass
+class _CssFrame:
+    nodes: list[Any]
+    font: bool  # inside @font-face, where url() names a font
+    index: int = 0
+    font_block_next: bool = False
 
 
 def _css_reference_nodes(nodes: list[Any]) -> Iterator[_CssReference]:
-    """Walk a tinycss2 component list (iteratively: hostile CSS can nest deeply)."""
-    pending: list[tuple[list[Any], bool]] = [(nodes, False)]
-    while pending:
-        sequence, font = pending.pop()
-        font_block_next = False
-        for index, node in enumerate(sequence):
-            kind = "font" if font else "url"
-            if node.type == "at-keyword":
-                if node.lower_value == "import":
-                    target = _import_target(sequence, index + 1)
-                    if target is not None:
-                        yield _CssReference(target, "import")
-                font_block_next = node.lower_value == "font-face"
-            elif node.type == "url":
-                yield _CssReference(str(node.value), kind)
-            elif node.type == "function":
-                found, nested = _function_references(node, font)
-                yield from (_CssReference(target, kind) for target in found)
-                pending.extend(nested)
-            elif node.type in ("{} block", "() block", "[] block"):
-                pending.append((list(node.content), font or font_block_next))
-                font_block_next = False
+    """Walk a tinycss2 component list in source order (iteratively: CSS can nest deeply)."""
+    stack = [_CssFrame(nodes, font=False)]
+    while stack:
+        frame = stack[-1]
+        if frame.index >= len(frame.nodes):
+            stack.pop()
+            continue
+        node = frame.nodes[frame.index]
+        frame.index += 1
+        kind = "font" if frame.font else "url"
+        if node.type == "at-keyword":
+            if node.lower_value == "import":
+                target, frame.index = _import_target(frame.nodes, frame.index)
+                if target is not None:
+                    yield _CssReference(target, "import")
+            frame.font_block_next = node.lower_value == "font-face"
+        elif node.type == "url":
+            yield _CssReference(str(node.value), kind)
+        elif node.type == "function":
+            yield from (_CssReference(target, kind) for target in _function_targets(node))
+            if node.lower_name not in ("url", "src"):
+                stack.append(_CssFrame(list(node.arguments), font=frame.font))
+        elif node.type in ("{} block", "() block", "[] block"):
+            stack.append(_CssFrame(list(node.content), font=frame.font or frame.font_block_next))
+            frame.font_block_next = False
 
 
 def _css_targets(css: str, base: str) -> list[tuple[str, str]]:
-    """Absolute (url, reference kind) pairs in a stylesheet, in order, data: URLs skipped."""
+    """Return absolute (url, reference kind) pairs of a stylesheet in source order."""
     found: list[tuple[str, str]] = []
-    # @import must win over a plain url() of the same target, so collect in source order first
-    references = sorted(
-        _css_reference_nodes(_parse_css(css)), key=lambda ref: 0 if ref.kind == "import" else 1
-    )
-    for reference in references:
+    for reference in _css_reference_nodes(_parse_css(css)):
         url = _requisite_url(base, reference.url)
         if url is not None:
             found.append((url, reference.kind))
@@ -803,18 +832,18 @@ _BOILERPLATE_ROLES = frozenset(
     {"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar",
      "toolbar", "dialog", "alertdialog"}
 )
-# whole words of a class or id (words are split on anything but letters and digits)
+# words of a class or id (split on anything but letters and digits): whole words, and word
+# beginnings for names that sites compound ("jp-relatedposts", "sharedaddy", "socialbar")
 _BOILERPLATE_WORDS = re.compile(
-    r"(?<![a-z0-9])(?:"
-    r"nav|navbar|navigation|menu|breadcrumbs?|skip|pagination|pager|toolbar|"
-    r"share|shares|sharing|sharebar|sharetools|sharethis|addthis|social|"
-    r"related|recommended|popular|mostread|most-read|trending|more-stories|"
-    r"tags?|taglist|tagcloud|topics|keywords|categories|"
-    r"sidebar|rail|widget|widgets|comments?|disqus|"
-    r"footer|header|masthead|byline|bio|meta|"
-    r"newsletter|subscribe|subscription|signup|promo|advert|advertisement|ads|sponsored|"
-    r"outbrain|taboola|cookie|consent|gdpr|popup|modal|banner|search"
-    r")(?![a-z0-9])"
+    r"(?<![a-z0-9])(?:(?:"
+    r"nav|menu|skip|pagination|pager|toolbar|masthead|header|footer|byline|bio|meta|"
+    r"tags?|taglist|tagcloud|topics|keywords|categories|rail|comments?|"
+    r"popular|recommended|mostread|most-read|trending|more-stories|"
+    r"ad|ads|cookie|consent|gdpr|popup|modal|banner|search"
+    r")(?![a-z0-9])|(?:"
+    r"related|share|sharing|social|sidebar|breadcrumb|widget|newsletter|subscri|signup|"
+    r"promo|advert|sponsor|outbrain|taboola|disqus|addthis|navbar|navigation"
+    r"))"
 )
 # an element merely named like boilerplate that holds at least this share of the content is
 # the content itself (WordPress puts tag-* and category-* classes on the article element)
@@ -905,6 +934,10 @@ _MARKER = "https://provenance.invalid/anchor/"
 # bound its total work, and ignore blocks too short to be recognisable
 _TEXT_MATCH_BUDGET = 20_000_000
 _TEXT_MATCH_MIN_LENGTH = 40
+# how much more text than trafilatura kept the story's region may hold and still count as
+# the story (the surplus being what trafilatura dropped: reference lists, captions)
+_REGION_TEXT_RATIO = 1.5
+_REGION_TEXT_SLACK = 500
 
 _QUIET_LOGGERS = ("trafilatura", "htmldate", "justext", "courlan", "readability")
 _QUIET_LOCK = threading.Lock()
@@ -1068,15 +1101,23 @@ def _block_texts(anchors: Iterable[HtmlElement]) -> dict[HtmlElement, _BlockText
     return {anchor: texts[block] for anchor, block in owner.items()}
 
 
+def _collapsed(element: Any) -> str:
+    text = etree.tostring(element, method="text", encoding="unicode", with_tail=False)
+    return " ".join(text.split()) if isinstance(text, str) else ""
+
+
+def _extracted_paragraphs(body: Any) -> set[str]:
+    """Return the collapsed text of every block trafilatura kept."""
+    texts = {_collapsed(element) for element in body.iter() if _tag(element) in _EXTRACT_BLOCK_TAGS}
+    texts.discard("")
+    return texts
+
+
 def _chosen_by_text(
     anchors: list[HtmlElement], body: Any, text: str, keep: Callable[[HtmlElement], bool]
 ) -> set[int]:
-    """Anchors whose paragraph is in the extracted text (for extractors that drop links)."""
-    paragraphs = {
-        " ".join("".join(element.itertext()).split())
-        for element in body.iter()
-        if _tag(element) in _EXTRACT_BLOCK_TAGS
-    }
+    """Pick anchors whose paragraph is in the extracted text (for extractors that drop links)."""
+    paragraphs = _extracted_paragraphs(body)
     flat = " ".join(text.split())
     candidates = [(index, anchor) for index, anchor in enumerate(anchors) if keep(anchor)]
     texts = _block_texts(anchor for _, anchor in candidates)
@@ -1084,7 +1125,7 @@ def _chosen_by_text(
     chosen: set[int] = set()
     for index, anchor in candidates:
         block = texts[anchor].text
-        if block in paragraphs and block:
+        if block in paragraphs:
             chosen.add(index)
         elif len(block) >= _TEXT_MATCH_MIN_LENGTH and budget > 0:
             budget -= len(flat)
@@ -1093,8 +1134,62 @@ def _chosen_by_text(
     return chosen
 
 
+def _lowest_common_ancestor(elements: list[HtmlElement]) -> HtmlElement | None:
+    chain: list[HtmlElement] = []
+    node: HtmlElement | None = elements[0]
+    while node is not None:
+        chain.append(node)
+        node = node.getparent()
+    position = {element: index for index, element in enumerate(chain)}
+    highest = 0
+    for element in elements[1:]:
+        node = element
+        while node is not None and node not in position:
+            node = node.getparent()
+        if node is None:
+            return None
+        highest = max(highest, position[node])
+    return chain[highest]
+
+
+def _content_region(
+    root: HtmlElement, anchors: list[HtmlElement], chosen: set[int], body: Any
+) -> HtmlElement | None:
+    """Find the smallest element holding the paragraphs and links trafilatura kept."""
+    paragraphs = _extracted_paragraphs(body)
+    # only <p>: a headline above the story would lift the region to the whole layout
+    members = [anchors[index] for index in chosen]
+    members += [p for p in root.iter("p") if _collapsed(p) in paragraphs]
+    if len(members) < 2:
+        return None
+    region = _lowest_common_ancestor(members)
+    if region is None or _tag(region) in ("html", "body"):
+        return None
+    return region
+
+
+def _expanded(
+    root: HtmlElement, anchors: list[HtmlElement], chosen: set[int], body: Any, text: str
+) -> set[int]:
+    """Add the links trafilatura dropped from inside the story, such as a list of sources.
+
+    trafilatura discards link-dense blocks, and a story's reference list is exactly that. Links
+    in the region holding the kept content are added back unless they sit in boilerplate, and
+    only if that region holds little text beyond what trafilatura kept (else it is the layout).
+    """
+    region = _content_region(root, anchors, chosen, body)
+    if region is None:
+        return chosen
+    boilerplate = _BoilerplateFilter(len(text), stop=region)
+    region_text = _render_text(region, _HTML, boilerplate.is_boilerplate)
+    if len(region_text) > len(text) * _REGION_TEXT_RATIO + _REGION_TEXT_SLACK:
+        return chosen
+    extra = {index for index, anchor in enumerate(anchors) if not boilerplate.rejects(anchor)}
+    return chosen | extra
+
+
 def _from_trafilatura(
-    result: Document, anchors: list[HtmlElement]
+    root: HtmlElement, result: Document, anchors: list[HtmlElement]
 ) -> _MainContent | None:
     text = _render_text(result.body, _EXTRACTED)
     if not text:
@@ -1106,6 +1201,7 @@ def _from_trafilatura(
         chosen = _chosen_by_markers(targets)
     else:
         chosen = _chosen_by_text(anchors, result.body, text, lambda a: not boilerplate.rejects(a))
+    chosen = _expanded(root, anchors, chosen, result.body, text)
     kept = frozenset(index for index in chosen if not boilerplate.rejects(anchors[index]))
     return _MainContent(kept, text)
 
@@ -1128,7 +1224,7 @@ def _main_content(root: HtmlElement, anchors: list[HtmlElement], total: int) -> 
     # the candidate is needed up front only when the page is too big for trafilatura
     container = _candidate_container(root) if total > _TRAFILATURA_MAX_ELEMENTS else None
     result = _run_trafilatura(root, anchors, total, container)
-    content = _from_trafilatura(result, anchors) if result is not None else None
+    content = _from_trafilatura(root, result, anchors) if result is not None else None
     if content is not None:
         return content
     if container is None:

@@ -14,6 +14,7 @@ are hashed, so memory stays flat whatever the response size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import ssl
@@ -155,6 +156,10 @@ def ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
     return context
 
 
+# The private 3.11/3.12 certificate objects take an encoding constant that only _ssl exports.
+_DER = getattr(ssl, "ENCODING_DER", None) or __import__("_ssl").ENCODING_DER
+
+
 def _tls_details(writer: asyncio.StreamWriter) -> TLSDetails | None:
     ssl_object: Any = writer.get_extra_info("ssl_object")
     if ssl_object is None:
@@ -166,7 +171,7 @@ def _tls_details(writer: asyncio.StreamWriter) -> TLSDetails | None:
         getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
     if getter is not None:
         for cert in getter() or []:
-            chain.append(cert if isinstance(cert, bytes) else cert.public_bytes(ssl.ENCODING_DER))
+            chain.append(cert if isinstance(cert, bytes) else cert.public_bytes(_DER))
     if not chain:
         leaf = ssl_object.getpeercert(binary_form=True)
         if leaf:
@@ -213,7 +218,7 @@ async def resolve(host: str, port: int) -> list[str]:
 
 def _spool(settings: FetchSettings) -> IO[bytes]:
     directory = str(settings.spool_dir) if settings.spool_dir else None
-    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=directory)  # noqa: SIM115
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=directory)
 
 
 class _Receiver:
@@ -303,10 +308,9 @@ async def fetch(
                                started, deadline)
     finally:
         writer.close()
-        try:
+        # The peer may already be gone; the exchange is recorded either way.
+        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
             await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
-        except (OSError, TimeoutError, ssl.SSLError):
-            pass  # the peer may already be gone; the exchange is recorded either way
 
 
 async def _connect(

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from typing import Literal
+from urllib.parse import urljoin
 
 from cryptography import x509
 
@@ -344,7 +345,7 @@ class _Session:
 class _ArticleOutcome:
     chain: _Chain
     extraction: ArticleExtraction | None
-    kind: str
+    kind: Literal["html", "document", "none"]
 
 
 def _decoded(exchange: Exchange, limit: int) -> bytes | None:
@@ -602,7 +603,7 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
                         for hop in chain.hops],
         state=state,
         state_reason=reason,
-        article_kind=article.kind,  # type: ignore[arg-type]
+        article_kind=article.kind,
         page=PageMetadata(
             title=metadata.title, authors=list(metadata.authors),
             published=metadata.published, canonical_url=metadata.canonical_url,

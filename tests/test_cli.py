@@ -1,0 +1,134 @@
+"""The CLI as a user meets it: exit codes, one-line errors, --json, --quiet, keys, demo."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+from helpers import run_cli
+from provenance.demo.site import SampleSite
+from servers import raw, serve
+
+
+def _closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _one_line_error(stderr: str) -> None:
+    assert "Traceback" not in stderr
+    assert stderr.strip().startswith("error:") or "Error" in stderr
+
+
+def test_bad_urls_are_usage_errors(tmp_path: Path) -> None:
+    for url in ("not a url", "ftp://example.org/file", "javascript:alert(1)", "http://"):
+        result = run_cli("capture", url, "--archive-dir", str(tmp_path))
+        assert result.returncode == 2, (url, result.stderr)
+        _one_line_error(result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written for bad input
+
+
+def test_refused_connection_is_operational(tmp_path: Path) -> None:
+    result = run_cli("capture", f"http://127.0.0.1:{_closed_port()}/x",
+                     "--archive-dir", str(tmp_path))
+    assert result.returncode == 3
+    assert "connection refused" in result.stderr
+    _one_line_error(result.stderr.splitlines()[-1])
+
+
+def test_bad_option_values(tmp_path: Path) -> None:
+    assert run_cli("capture", "http://127.0.0.1/", "--links", "all").returncode == 2
+    assert run_cli("capture", "http://127.0.0.1/", "--max-bytes", "lots").returncode == 2
+    assert run_cli("capture", "http://127.0.0.1/", "--concurrency", "0").returncode == 2
+
+
+def test_json_summary_and_strict(sample_site: SampleSite, tmp_path: Path) -> None:
+    result = run_cli("capture", sample_site.article_url, "--archive-dir", str(tmp_path),
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["state"] == "PARTIAL"
+    assert Path(summary["bundle"]).is_dir()
+    assert summary["signer"].startswith("SHA256:")
+    outcomes = {row["outcome"] for row in summary["resources"]}
+    assert {"captured", "failed", "skipped"} <= outcomes
+    for row in summary["resources"]:
+        if row["outcome"] == "captured":
+            assert row["sha256"].startswith("sha256:") and row["bytes"] is not None
+
+    strict = run_cli("capture", sample_site.article_url, "--archive-dir", str(tmp_path),
+                     "--strict", "--quiet")
+    assert strict.returncode == 3
+    assert "PARTIAL" in strict.stderr
+
+
+def test_plain_output_when_not_a_terminal(sample_site: SampleSite, tmp_path: Path) -> None:
+    result = run_cli("capture", sample_site.article_url, "--archive-dir", str(tmp_path))
+    assert result.returncode == 0
+    assert "\x1b[" not in result.stdout + result.stderr  # no colour codes in pipes
+    progress = result.stderr.splitlines()
+    assert any("article" in line and "200" in line for line in progress)
+    assert "capture id:" in result.stdout and "bundle:" in result.stdout
+
+
+def test_quiet_prints_only_the_bundle(sample_site: SampleSite, tmp_path: Path) -> None:
+    result = run_cli("capture", sample_site.article_url, "--archive-dir", str(tmp_path),
+                     "--quiet", "--links", "none")
+    assert result.returncode == 0
+    assert Path(result.stdout.strip()).is_dir()
+
+
+def test_archive_dir_from_environment(sample_site: SampleSite, tmp_path: Path) -> None:
+    store = tmp_path / "from-env"
+    result = run_cli("capture", sample_site.article_url, "--links", "none", "--quiet",
+                     env={"PROVENANCE_ARCHIVE_DIR": str(store)})
+    assert result.returncode == 0
+    assert Path(result.stdout.strip()).parent == store
+
+
+def test_garbage_served_as_html_is_captured(tmp_path: Path) -> None:
+    junk = bytes(range(256)) * 64
+    route = raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                + str(len(junk)).encode() + b"\r\n\r\n" + junk)
+    with serve({"/junk": route}) as server:
+        result = run_cli("capture", f"{server.base_url}/junk", "--archive-dir", str(tmp_path),
+                         "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["state"] == "COMPLETE"
+
+
+def test_keys_generate_matches_ssh_keygen(tmp_path: Path) -> None:
+    generated = run_cli("keys", "generate", "--name", "reporter")
+    assert generated.returncode == 0, generated.stderr
+    fingerprint = generated.stdout.strip()
+    assert fingerprint.startswith("SHA256:")
+    shown = run_cli("keys", "show", "reporter")
+    public_line = next(line.split(":", 1)[1].strip() for line in shown.stdout.splitlines()
+                       if line.startswith("public key:"))
+    pub = tmp_path / "reporter.pub"
+    pub.write_text(public_line + "\n")
+    listed = subprocess.run(["ssh-keygen", "-l", "-f", str(pub)], capture_output=True,
+                            text=True, check=True)
+    assert listed.stdout.split()[1] == fingerprint
+    again = run_cli("keys", "generate", "--name", "reporter")
+    assert again.returncode == 2  # never overwrite a key silently
+    _one_line_error(again.stderr)
+
+
+def test_missing_key_file_is_one_line(sample_site: SampleSite, tmp_path: Path) -> None:
+    result = run_cli("capture", sample_site.article_url, "--key", str(tmp_path / "nope"),
+                     "--archive-dir", str(tmp_path))
+    assert result.returncode == 3
+    _one_line_error(result.stderr)
+
+
+def test_demo_runs_offline_and_verifies(tmp_path: Path) -> None:
+    result = run_cli("demo", "--archive-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "verify:     VERIFIED" in result.stdout
+    assert "state:      PARTIAL" in result.stdout

@@ -1,0 +1,78 @@
+"""HTTPS capture against a loopback TLS server with a private root (``--ca-bundle``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from helpers import read_record, run_cli
+from provenance.capture.options import CaptureSettings
+from provenance.capture.pipeline import capture
+from servers import LoopbackPKI, Server, html, make_pki, serve
+
+ARTICLE = """<!doctype html><html lang="en"><head><title>Secure report</title></head>
+<body><article><h1>Secure report</h1>
+<p>The agency published its findings on a page served only over TLS. The
+<a href="/evidence">evidence file</a> supports every claim in this paragraph.</p>
+<p>A second paragraph keeps the extractor convinced that this is an article body with
+enough running text to count as the main content of the page, as a real report would.</p>
+</article></body></html>"""
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> LoopbackPKI:
+    return make_pki(tmp_path)
+
+
+@pytest.fixture
+def tls_site(pki: LoopbackPKI) -> Iterator[Server]:
+    routes = {"/report": html(ARTICLE), "/evidence": html("<p>evidence</p>")}
+    with serve(routes, tls=pki.server_context) as server:
+        yield server
+
+
+def test_https_capture_records_tls_chain(tls_site: Server, pki: LoopbackPKI, store: Path) -> None:
+    result = capture(f"{tls_site.base_url}/report", store=store,
+                     settings=CaptureSettings(ca_bundle=pki.ca_pem))
+    manifest = result.manifest
+    assert manifest.state == "COMPLETE"
+    assert [link.outcome for link in manifest.links] == ["captured"]
+    assert len(manifest.tls) == 1
+    session = manifest.tls[0]
+    assert session.host == "127.0.0.1" and session.port == tls_site.port
+    assert session.version.startswith("TLSv1.")
+    assert session.cipher
+    leaf_der = pki.leaf_cert.public_bytes(Encoding.DER)
+    assert session.certificates[0].sha256 == "sha256:" + hashlib.sha256(leaf_der).hexdigest()
+    assert "provenance test root" in session.certificates[0].issuer
+    head, block = read_record(result.bundle, session.record)
+    assert b"WARC-Type: metadata" in head
+    details = json.loads(block)
+    assert details["certificate_chain_pem"][0].startswith("-----BEGIN CERTIFICATE-----")
+    assert details["tls_version"] == session.version
+
+
+def test_https_without_private_root_fails_clearly(tls_site: Server, store: Path,
+                                                  tmp_path: Path) -> None:
+    result = capture(f"{tls_site.base_url}/report", store=store)
+    assert result.manifest.state == "FAILED"
+    reason = result.manifest.resources[0].reason or ""
+    assert "certificate verification failed" in reason
+
+    cli = run_cli("capture", f"{tls_site.base_url}/report", "--archive-dir", str(tmp_path / "a"))
+    assert cli.returncode == 3
+    assert "certificate verification failed" in cli.stderr
+    assert "Traceback" not in cli.stderr
+
+
+def test_cli_ca_bundle(tls_site: Server, pki: LoopbackPKI, tmp_path: Path) -> None:
+    cli = run_cli("capture", f"{tls_site.base_url}/report", "--ca-bundle", str(pki.ca_pem),
+                  "--archive-dir", str(tmp_path / "a"), "--json")
+    assert cli.returncode == 0, cli.stderr
+    summary = json.loads(cli.stdout)
+    assert summary["state"] == "COMPLETE"
