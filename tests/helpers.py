@@ -23,6 +23,7 @@ def make_signer() -> tuple[SigningIdentity, signing.PrivateKey]:
         public_key=signing.public_key_openssh(key.public_key()),
         namespace=signing.SIGNATURE_NAMESPACE,
         sign=lambda message: signing.sign_message(key, message),
+        sign_raw=lambda message: signing.raw_signature(key, message),
     )
     return identity, key
 

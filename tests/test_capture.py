@@ -39,7 +39,8 @@ def test_bundle_layout_and_manifest(demo_capture: CaptureResult,
     bundle = demo_capture.bundle
     files = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
     assert files == [f"archive/{demo_capture.capture_id}.warc.gz",
-                     "provenance/manifest.json", "provenance/manifest.json.sig"]
+                     "provenance/manifest.json", "provenance/manifest.json.ed25519",
+                     "provenance/manifest.json.sig"]
     loaded = load_manifest(bundle / "provenance/manifest.json")
     assert loaded.raw == demo_capture.manifest_bytes
     manifest = loaded.manifest
@@ -231,3 +232,22 @@ def test_interrupted_capture_leaves_no_bundle(sample_site: sample.SampleSite,
     with pytest.raises(Boom):
         capture(sample_site.article_url, store=store, observer=observer)
     assert list(store.iterdir()) == []
+
+
+def test_stale_temporaries_are_cleaned_but_live_ones_kept(sample_site: sample.SampleSite,
+                                                          store: Path) -> None:
+    from provenance.storage import open_pending
+
+    dead = store / ".tmp-20200101-000000-aaaaaa"
+    (dead / "archive").mkdir(parents=True)
+    (dead / "archive" / "half.warc.gz").write_bytes(b"\x1f\x8b partial")
+    live = open_pending(store, "20200101-000000-bbbbbb")  # holds its lock, like a running capture
+    try:
+        result = capture(sample_site.article_url, store=store,
+                         settings=CaptureSettings(links="none", requisites=False))
+        assert not dead.exists()
+        assert live.path.is_dir()
+        assert result.bundle.is_dir()
+    finally:
+        live.discard()
+    assert sorted(p.name for p in store.iterdir()) == [result.capture_id]

@@ -234,6 +234,14 @@ def news() -> ArticleExtraction:
     return extract_article(NEWS_HTML.encode("utf-8"), PAGE_URL, "utf-8")
 
 
+@pytest.fixture(params=["trafilatura", "heuristic"])
+def finder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once with trafilatura and once with the fallback heuristic alone."""
+    if request.param == "heuristic":
+        monkeypatch.setattr(extract, "_run_trafilatura", lambda *args: None)
+    return str(request.param)
+
+
 def link_triples(links: tuple[BodyLink, ...]) -> tuple[tuple[str, str, str], ...]:
     return tuple((link.href, link.url, link.text) for link in links)
 
@@ -315,7 +323,7 @@ def test_hrefs_are_restored_after_extraction(news: ArticleExtraction) -> None:
     assert all("provenance.invalid" not in link.url for link in news.body_links)
 
 
-def test_wordpress_article_keeps_sources_and_drops_related_posts() -> None:
+def test_wordpress_article_keeps_sources_and_drops_related_posts(finder: str) -> None:
     html = """<html lang="de"><head><title>Studie</title></head>
     <body class="single has-sidebar"><div id="page" class="site">
     <header id="masthead"><nav><a href="/kategorie/umwelt/">Umwelt</a></nav></header>
@@ -350,6 +358,55 @@ def test_wordpress_article_keeps_sources_and_drops_related_posts() -> None:
         "https://data.example.org/sediments.csv",
     ]
     assert result.metadata.language == "de"
+
+
+def test_an_article_header_keeps_its_standfirst_but_not_its_byline(finder: str) -> None:
+    html = b"""<html><body><header class="site"><a href="/">Home</a></header><article>
+    <header><h1>Council backs the bridge</h1>
+      <p class="standfirst">The council <a href="https://council.example/vote">voted on
+      Thursday</a> to approve the new bridge.</p>
+      <p class="byline">By <a href="/author/x">A. Writer</a></p></header>
+    <p>The first paragraph of the story is long enough to count as content for any
+    extractor, and it goes on for a while about the bridge and its many critics.</p>
+    <p>The second one cites a <a href="https://source.example/a">source document</a> and
+    adds a few more words so that it, too, reads like part of a real story.</p>
+    </article></body></html>"""
+    result = extract_article(html, "https://example.com/story")
+    assert [link.href for link in result.body_links] == [
+        "https://council.example/vote",
+        "https://source.example/a",
+    ]
+
+
+def test_component_names_and_box_headings_mark_boilerplate(finder: str) -> None:
+    # a React-style page: components named in data-* attributes, a "Related topics" box
+    # inside the article that only its heading gives away
+    html = """<html lang="en-GB"><head><title>Storm hits coast</title></head><body>
+    <header data-testid="header"><nav><a href="/">Home</a> <a href="/news">News</a></nav></header>
+    <main id="main-content"><article>
+    <header data-component="headline-block"><h1>Storm hits coast</h1></header>
+    <div data-component="byline-block"><a href="/news/correspondents/jo">By Jo Reporter</a></div>
+    <div data-component="text-block"><p>A powerful storm has battered the coast, with winds of
+    up to 90mph recorded overnight, <a href="https://metoffice.example/warnings">the Met Office
+    said</a>. Thousands of homes lost power.</p></div>
+    <div data-component="text-block"><p>Emergency services were called to more than 200
+    incidents. The <a href="https://environment-agency.example/flood">Environment Agency</a>
+    issued 30 flood warnings across the region.</p></div>
+    <div data-component="links-block"><h2>Related topics</h2><ul>
+      <li><a href="/news/topics/weather">Weather</a></li>
+      <li><a href="/news/topics/floods">Floods</a></li></ul></div>
+    <div data-component="text-block"><p>Residents were told to avoid travelling unless
+    absolutely necessary, while schools remained closed on Friday morning.</p></div>
+    <section data-component="related-internet-links"><h2>More on this story</h2>
+      <a href="/news/uk-123">Storm warning issued</a></section>
+    </article>
+    <section data-testid="most-read"><h2>Most read</h2><a href="/news/a">A story</a></section>
+    </main></body></html>"""
+    result = extract_article(html.encode(), "https://www.bbc.example/news/uk-1")
+    assert [link.href for link in result.body_links] == [
+        "https://metoffice.example/warnings",
+        "https://environment-agency.example/flood",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,6 +505,15 @@ def test_garbage_never_raises(body: bytes) -> None:
     assert isinstance(result.text, str)
 
 
+def test_control_characters_in_an_href_are_dropped() -> None:
+    html = (
+        b"<html><body><article><p>A paragraph long enough to count as an article, with a "
+        b"<a href='/q\x01x'>strange \x02link</a> in it.</p></article></body></html>"
+    )
+    (link,) = extract_article(html, "https://example.com/").body_links
+    assert (link.href, link.url, link.text) == ("/qx", "https://example.com/qx", "strange link")
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_never_raise(body: bytes) -> None:
@@ -474,6 +540,7 @@ def test_libraries_stay_quiet(
 
 def test_requisites(news: ArticleExtraction) -> None:
     assert tuple((r.url, r.kind) for r in news.requisites) == EXPECTED_REQUISITES
+    assert {r.kind for r in news.requisites} <= set(extract.REQUISITE_KINDS)
 
 
 def test_find_requisites_matches_extract_article(news: ArticleExtraction) -> None:
@@ -705,7 +772,7 @@ def fetch(url: str) -> tuple[bytes, str | None]:
         return body, response.headers.get_content_charset()
 
 
-def test_sample_site_article(sample_site: SampleSite) -> None:
+def test_sample_site_article(sample_site: SampleSite, finder: str) -> None:
     body, charset = fetch(sample_site.article_url)
     result = extract_article(body, sample_site.article_url, charset)
 

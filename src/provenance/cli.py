@@ -172,6 +172,7 @@ def _identity(loaded: keystore.LoadedKey) -> SigningIdentity:
         public_key=signing.public_key_openssh(loaded.public_key),
         namespace=signing.SIGNATURE_NAMESPACE,
         sign=lambda message: signing.sign_message(private_key, message),
+        sign_raw=lambda message: signing.raw_signature(private_key, message),
     )
 
 

@@ -8,6 +8,7 @@ only when complete, so an interrupted capture never leaves a bundle that looks f
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ DEFAULT_ARCHIVE_DIR = Path("archives")
 TEMP_PREFIX = ".tmp-"
 MANIFEST_PATH = "provenance/manifest.json"
 SIGNATURE_PATH = "provenance/manifest.json.sig"
+RAW_SIGNATURE_PATH = "provenance/manifest.json.ed25519"
 
 
 def archive_dir(explicit: Path | None) -> Path:
@@ -35,11 +37,27 @@ def archive_dir(explicit: Path | None) -> Path:
 
 @dataclass
 class PendingBundle:
-    """A bundle under construction in ``<store>/.tmp-<id>``."""
+    """A bundle under construction in ``<store>/.tmp-<id>``.
+
+    While the capture runs, this process holds an exclusive ``flock`` on ``.tmp-<id>.lock``
+    beside the directory; a temporary directory whose lock nobody holds belongs to a capture
+    that died (SIGKILL, power loss) and is removed by the next capture into the same store.
+    """
 
     store: Path
     capture_id: str
     path: Path
+    lock_fd: int = -1
+
+    @property
+    def lock_path(self) -> Path:
+        return self.store / f"{TEMP_PREFIX}{self.capture_id}.lock"
+
+    def _release(self) -> None:
+        if self.lock_fd >= 0:
+            self.lock_path.unlink(missing_ok=True)
+            os.close(self.lock_fd)  # closing drops the flock
+            self.lock_fd = -1
 
     @property
     def final_path(self) -> Path:
@@ -55,12 +73,15 @@ class PendingBundle:
         final = self.final_path
         if final.exists():
             raise OperationalError(f"{final} already exists; refusing to overwrite a capture")
+        # A real bundle is never empty, so rename() cannot silently replace one (ENOTEMPTY).
         os.rename(self.path, final)
         _fsync_path(self.store)
+        self._release()
         return final
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+        self._release()
 
 
 def _fsync_path(path: Path) -> None:
@@ -81,13 +102,17 @@ def open_pending(store: Path, capture_id: str) -> PendingBundle:
     if not store.is_dir():
         raise UsageError(f"archive directory {store} is not a directory")
     path = store / f"{TEMP_PREFIX}{capture_id}"
+    pending = PendingBundle(store=store, capture_id=capture_id, path=path)
     try:
+        pending.lock_fd = os.open(pending.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(pending.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         path.mkdir()
         (path / "archive").mkdir()
         (path / "provenance").mkdir()
     except OSError as error:
+        pending.discard()
         raise OperationalError(f"cannot write in {store}: {error.strerror}") from None
-    return PendingBundle(store=store, capture_id=capture_id, path=path)
+    return pending
 
 
 def list_bundle_files(root: Path) -> Iterator[Path]:
@@ -105,8 +130,32 @@ def describe_files(root: Path, relative_paths: list[str]) -> list[BundleFile]:
     return files
 
 
-def stale_temporaries(store: Path) -> list[Path]:
-    """Leftovers of interrupted captures (reported and cleaned by the next run)."""
+def remove_stale_temporaries(store: Path) -> list[str]:
+    """Remove what captures that died left behind; return the names removed.
+
+    Only directories whose lock no live process holds are touched, so captures running
+    concurrently into the same store are safe. Finished bundles are never touched.
+    """
+    removed: list[str] = []
     if not store.is_dir():
-        return []
-    return sorted(p for p in store.iterdir() if p.name.startswith(TEMP_PREFIX))
+        return removed
+    for path in sorted(store.glob(f"{TEMP_PREFIX}*")):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        lock_path = store / f"{path.name}.lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # a live capture holds it
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            lock_path.unlink(missing_ok=True)
+            removed.append(path.name)
+        finally:
+            os.close(fd)
+    return removed

@@ -4,52 +4,79 @@ Order (README, "Verify"): 1 the signature over the manifest's exact bytes (befor
 them, DESIGN.md section 4 habit 4); 2 whether the signer is trusted; 3 every listed file's
 size and sha256, and no unlisted file; 4 every WARC record's block and payload digests, read
 to the end; 5 every resource entry points at the record the manifest names.
+
+Nothing outside the bundle directory is ever read: symbolic links inside a bundle are
+reported and never followed (neither for a file nor for a directory on the way to it), and
+a manifest entry that is absolute, contains ``..`` or lies deeper than one directory fails
+without being opened.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from cryptography.exceptions import InvalidSignature
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from provenance.errors import BundleFormatError, SignatureInvalidError, UsageError
 from provenance.hashing import hash_file
 from provenance.keys import TrustStore, load_trusted
 from provenance.manifest import MAX_MANIFEST_BYTES, parse_manifest
 from provenance.models import Manifest, WarcLocation
-from provenance.signing import SIGNATURE_NAMESPACE, verify_message
-from provenance.storage import MANIFEST_PATH, SIGNATURE_PATH, list_bundle_files
+from provenance.signing import SIGNATURE_NAMESPACE, VerifiedSignature, verify_message
+from provenance.storage import (
+    MANIFEST_PATH,
+    RAW_SIGNATURE_PATH,
+    SIGNATURE_PATH,
+)
 from provenance.warcscan import ScannedRecord, ScanResult, scan_warc
 
 CheckStatus = Literal["PASS", "FAIL", "SKIP", "UNTRUSTED"]
 Verdict = Literal["VERIFIED", "UNTRUSTED", "FAILED"]
 MAX_PROBLEMS_PER_CHECK = 50
+MAX_SIGNATURE_BYTES = 1 << 20
+RAW_SIGNATURE_BYTES = 64  # RFC 8032 section 5.1.6
+
+# C0 and C1 controls and DEL: never let a file name or manifest string drive a terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-class Problem(BaseModel):
+def _printable(value: str) -> str:
+    """Escape control characters and lone surrogates (undecodable file names, JSON escapes)."""
+    value = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class _ReportModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable_strings(cls, value: Any) -> Any:
+        return _printable(value) if isinstance(value, str) else value
+
+
+class Problem(_ReportModel):
     message: str
     file: str | None = None
     record_id: str | None = None
     offset: int | None = None
 
 
-class Check(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Check(_ReportModel):
     name: str
     status: CheckStatus
     detail: str
     problems: list[Problem] = []
 
 
-class VerificationReport(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class VerificationReport(_ReportModel):
     bundle: str
     capture_id: str | None
     signer: str | None
@@ -63,23 +90,90 @@ class VerificationReport(BaseModel):
 
 def _is_unlisted_allowed(path: str) -> bool:
     """Files that cannot be listed in the manifest they accompany."""
-    return path in (MANIFEST_PATH, SIGNATURE_PATH) or (
-        path.startswith("provenance/timestamp-") and path.endswith(".tsr"))
+    if path in (MANIFEST_PATH, SIGNATURE_PATH, RAW_SIGNATURE_PATH):
+        return True
+    name = path.removeprefix("provenance/")
+    return name != path and "/" not in name and name.startswith("timestamp-") \
+        and name.endswith(".tsr")
 
 
 def _is_safe_relative(path: str) -> bool:
     """A manifest may only name files inside the bundle, at most one directory down."""
     parts = path.split("/")
-    return bool(path) and not path.startswith("/") and ".." not in parts and len(parts) <= 2 \
-        and all(parts)
+    return len(parts) <= 2 and all(part not in ("", ".", "..") for part in parts) \
+        and "\x00" not in path and "\\" not in path
+
+
+PathKind = Literal["file", "link", "missing", "other"]
+
+
+def _kind(root: Path, relative: str) -> PathKind:
+    """What ``relative`` is, looking at every component without following any link."""
+    current = root
+    parts = relative.split("/")
+    for index, part in enumerate(parts):
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return "missing"
+        except OSError as error:
+            raise BundleFormatError(f"{current}: cannot inspect: {error.strerror}") from None
+        if stat.S_ISLNK(mode):
+            return "link"
+        last = index == len(parts) - 1
+        if not (stat.S_ISREG(mode) if last else stat.S_ISDIR(mode)):
+            return "missing" if not last and not stat.S_ISDIR(mode) else "other"
+    return "file"
+
+
+@dataclass
+class _Tree:
+    """Everything in a bundle directory, by relative path; links are listed, not followed."""
+
+    files: set[str] = field(default_factory=set)
+    links: set[str] = field(default_factory=set)
+    others: set[str] = field(default_factory=set)
+
+
+def _walk(root: Path) -> _Tree:
+    tree = _Tree()
+    pending = [(root, "")]
+    while pending:
+        directory, prefix = pending.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    relative = prefix + entry.name
+                    if entry.is_symlink():
+                        tree.links.add(relative)
+                    elif entry.is_dir(follow_symlinks=False):
+                        pending.append((Path(entry.path), relative + "/"))
+                    elif entry.is_file(follow_symlinks=False):
+                        tree.files.add(relative)
+                    else:
+                        tree.others.add(relative)
+        except OSError as error:
+            raise BundleFormatError(f"{directory}: cannot list: {error.strerror}") from None
+    return tree
+
+
+def _read_at_most(path: Path, limit: int) -> bytes:
+    """Up to ``limit + 1`` bytes, so that "too large" is detectable without reading it all."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(limit + 1)
+    except OSError as error:
+        raise BundleFormatError(f"{path}: cannot read: {error.strerror}") from None
 
 
 @dataclass
 class _Context:
     root: Path
-    raw: bytes
+    raw: bytes | None
     manifest: Manifest | None
     manifest_problem: str | None
+    tree: _Tree
 
 
 def _read_bundle(root: Path) -> _Context:
@@ -87,45 +181,97 @@ def _read_bundle(root: Path) -> _Context:
         raise UsageError(f"{root}: no such file or directory")
     if not root.is_dir():
         raise UsageError(f"{root}: not a bundle directory")
-    manifest_path = root / MANIFEST_PATH
-    if not manifest_path.is_file():
+    kind = _kind(root, MANIFEST_PATH)
+    if kind == "missing":
         raise UsageError(f"{root}: not a provenance bundle (no {MANIFEST_PATH})")
+    if kind == "other":
+        raise UsageError(f"{root}: not a provenance bundle ({MANIFEST_PATH} is not a file)")
+    tree = _walk(root)
+    if kind == "link":
+        return _Context(root, None, None, f"{MANIFEST_PATH} is a symbolic link (or lies under "
+                        "one); verify does not follow links", tree)
+    raw = _read_at_most(root / MANIFEST_PATH, MAX_MANIFEST_BYTES)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        return _Context(root, None, None, "manifest is implausibly large", tree)
     try:
-        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
-            return _Context(root, b"", None, "manifest is implausibly large")
-        raw = manifest_path.read_bytes()
-    except OSError as error:
-        raise BundleFormatError(f"{manifest_path}: cannot read: {error.strerror}") from None
-    try:
-        return _Context(root, raw, parse_manifest(raw), None)
+        return _Context(root, raw, parse_manifest(raw), None, tree)
     except BundleFormatError as error:
-        return _Context(root, raw, None, str(error))
+        return _Context(root, raw, None, str(error), tree)
+
+
+def _fail(name: str, detail: str, *problems: Problem) -> Check:
+    return Check(name=name, status="FAIL", detail=detail,
+                 problems=list(problems) or [Problem(message=detail)])
+
+
+def _signature_file(context: _Context, path: str, limit: int) -> bytes | Problem:
+    kind = _kind(context.root, path)
+    if kind == "missing":
+        return Problem(message="no signature", file=path)
+    if kind == "link":
+        return Problem(message="is a symbolic link; verify does not follow links", file=path)
+    if kind == "other":
+        return Problem(message="is not a regular file", file=path)
+    data = _read_at_most(context.root / path, limit)
+    if len(data) > limit:
+        return Problem(message=f"is larger than {limit} bytes; not a signature", file=path)
+    return data
+
+
+def _raw_signature_problem(context: _Context, raw: bytes,
+                           verified: VerifiedSignature) -> Problem | None:
+    """The optional plain Ed25519 signature (for openssl) must agree with the SSHSIG."""
+    if _kind(context.root, RAW_SIGNATURE_PATH) == "missing":
+        return None
+    data = _signature_file(context, RAW_SIGNATURE_PATH, RAW_SIGNATURE_BYTES)
+    if isinstance(data, Problem):
+        return data
+    if len(data) != RAW_SIGNATURE_BYTES:
+        return Problem(message=f"is {len(data)} bytes, not a {RAW_SIGNATURE_BYTES}-byte "
+                       "Ed25519 signature", file=RAW_SIGNATURE_PATH)
+    try:
+        verified.public_key.verify(data, raw)
+    except InvalidSignature:
+        return Problem(message=f"does not verify over the manifest bytes with the key of "
+                       f"{verified.fingerprint}", file=RAW_SIGNATURE_PATH)
+    return None
 
 
 def _check_signature(context: _Context) -> tuple[Check, str | None]:
     name = "signature"
-    signature_path = context.root / SIGNATURE_PATH
-    if not signature_path.is_file():
-        return Check(name=name, status="FAIL", detail=f"{SIGNATURE_PATH} is missing",
-                     problems=[Problem(message="no signature", file=SIGNATURE_PATH)]), None
+    raw = context.raw
+    if raw is None:
+        reason = context.manifest_problem or "manifest unreadable"
+        return _fail(name, reason, Problem(message=reason, file=MANIFEST_PATH)), None
+    armored = _signature_file(context, SIGNATURE_PATH, MAX_SIGNATURE_BYTES)
+    if isinstance(armored, Problem):
+        return _fail(name, f"{SIGNATURE_PATH} {armored.message}", armored), None
     try:
-        armored = signature_path.read_bytes()[: 1 << 20]
-        verified = verify_message(armored, context.raw, SIGNATURE_NAMESPACE)
-    except (BundleFormatError, SignatureInvalidError) as error:
-        return Check(name=name, status="FAIL", detail=str(error),
-                     problems=[Problem(message=str(error), file=SIGNATURE_PATH)]), None
-    except OSError as error:
-        raise BundleFormatError(f"{signature_path}: cannot read: {error.strerror}") from None
+        verified = verify_message(armored, raw, SIGNATURE_NAMESPACE)
+    except SignatureInvalidError as error:
+        # Either file may have changed; both are named, the bytes cannot tell which.
+        return _fail(name, str(error),
+                     Problem(message="these bytes are not the bytes that were signed",
+                             file=MANIFEST_PATH),
+                     Problem(message=str(error), file=SIGNATURE_PATH)), None
+    except BundleFormatError as error:  # SignatureFormatError: the signature file is damaged
+        return _fail(name, str(error), Problem(message=str(error), file=SIGNATURE_PATH)), None
     manifest = context.manifest
     if manifest is not None and manifest.signer is not None and \
             manifest.signer.fingerprint != verified.fingerprint:
         message = (f"signed by {verified.fingerprint} but the manifest names "
                    f"{manifest.signer.fingerprint}")
-        return Check(name=name, status="FAIL", detail=message,
-                     problems=[Problem(message=message, file=SIGNATURE_PATH)]), None
+        return _fail(name, message, Problem(message=message, file=SIGNATURE_PATH),
+                     Problem(message=f"names signer {manifest.signer.fingerprint}",
+                             file=MANIFEST_PATH)), None
+    raw_problem = _raw_signature_problem(context, raw, verified)
+    if raw_problem is not None:
+        return _fail(name, f"{RAW_SIGNATURE_PATH} {raw_problem.message}", raw_problem), None
+    also = "" if _kind(context.root, RAW_SIGNATURE_PATH) == "missing" else \
+        " (and the plain Ed25519 signature)"
     return Check(name=name, status="PASS",
-                 detail=f"Ed25519 SSHSIG over the manifest bytes by {verified.fingerprint}"), \
-        verified.fingerprint
+                 detail=f"Ed25519 SSHSIG over the manifest bytes by {verified.fingerprint}"
+                        + also), verified.fingerprint
 
 
 def _check_identity(fingerprint: str | None, trust: TrustStore) -> Check:
@@ -141,45 +287,63 @@ def _check_identity(fingerprint: str | None, trust: TrustStore) -> Check:
                         f"{fingerprint} or add it with 'provenance keys trust' if you trust it)")
 
 
+def _hash(root: Path, path: str) -> tuple[int, str]:
+    try:
+        return hash_file(root / path)
+    except OSError as error:
+        raise BundleFormatError(f"{root / path}: cannot read: {error.strerror}") from None
+
+
 def _check_files(context: _Context, manifest: Manifest,
                  scans: dict[str, ScanResult]) -> Check:
     problems: list[Problem] = []
-    listed = {f.path: f for f in manifest.files}
-    present = {p.as_posix() for p in list_bundle_files(context.root)}
+    listed = {}
+    for entry in manifest.files:
+        if entry.path in listed:
+            problems.append(Problem(message="listed more than once", file=entry.path))
+        listed.setdefault(entry.path, entry)
     for path, entry in listed.items():
         if not _is_safe_relative(path):
-            problems.append(Problem(message="listed path points outside the bundle", file=path))
+            problems.append(Problem(message="listed path is absolute, contains '..' or lies "
+                                    "too deep; not read", file=path))
             continue
-        if (context.root / path).is_symlink():
-            problems.append(Problem(message="file is a symbolic link", file=path))
-            continue
-        if path not in present:
-            problems.append(Problem(message="listed file is missing", file=path))
+        kind = _kind(context.root, path)
+        if kind != "file":
+            problems.append(Problem(file=path, message={
+                "link": "is a symbolic link (or lies under one); not followed",
+                "other": "is not a regular file",
+                "missing": "listed file is missing"}[kind]))
             continue
         if path in scans:
             size, digest = scans[path].size, scans[path].sha256
         else:
-            size, digest = hash_file(context.root / path)
+            size, digest = _hash(context.root, path)
         if size != entry.bytes:
             problems.append(Problem(message=f"size {size} differs from the listed {entry.bytes}",
                                     file=path))
         elif digest != entry.sha256:
             problems.append(Problem(message="sha256 differs from the manifest", file=path))
-    for path in sorted(present - listed.keys()):
+    tree = context.tree
+    for path in sorted(tree.files - listed.keys()):
         if not _is_unlisted_allowed(path):
             problems.append(Problem(message="file is not listed in the manifest", file=path))
+    for path in sorted(tree.links - listed.keys()):
+        problems.append(Problem(message="symbolic link in the bundle; not followed", file=path))
+    for path in sorted(tree.others - listed.keys()):
+        problems.append(Problem(message="not a regular file; not listed", file=path))
     if problems:
-        return Check(name="files", status="FAIL",
-                     detail=f"{len(problems)} file problem(s)", problems=problems)
+        return Check(name="files", status="FAIL", detail=f"{len(problems)} file problem(s)",
+                     problems=problems[:MAX_PROBLEMS_PER_CHECK])
     return Check(name="files", status="PASS",
                  detail=f"{len(listed)} file(s) match size and sha256; no unlisted files")
 
 
-def _check_records(scans: dict[str, ScanResult]) -> Check:
-    problems: list[Problem] = []
+def _check_records(scans: dict[str, ScanResult], unchecked: list[str]) -> Check:
+    problems = [Problem(message="WARC file not checked: missing, not a regular file, or not "
+                        "inside the bundle", file=path) for path in unchecked]
     count = 0
     for path, scan in scans.items():
-        problems.extend(Problem(message=p, file=path) for p in scan.problems)
+        problems.extend(Problem(message=p, file=path, offset=0) for p in scan.problems)
         for record in scan.records:
             count += 1
             problems.extend(Problem(message=p, file=path, record_id=record.record_id or None,
@@ -188,7 +352,8 @@ def _check_records(scans: dict[str, ScanResult]) -> Check:
             problems.append(Problem(message="WARC file holds no records", file=path))
     if problems:
         return Check(name="records", status="FAIL",
-                     detail=f"{len(problems)} record problem(s) in {len(scans)} WARC file(s)",
+                     detail=f"{len(problems)} record problem(s) in "
+                            f"{len(scans) + len(unchecked)} WARC file(s)",
                      problems=problems[:MAX_PROBLEMS_PER_CHECK])
     return Check(name="records", status="PASS",
                  detail=f"{count} record(s): block and payload digests match, none truncated")
@@ -216,37 +381,53 @@ def _expect(location: WarcLocation, uri: str | None, index: dict[tuple[str, int]
 
 def _check_resources(manifest: Manifest, scans: dict[str, ScanResult]) -> Check:
     index = {(path, r.offset): r for path, scan in scans.items() for r in scan.records}
-    problems: list[Problem] = []
-    count = 0
+    wanted: list[tuple[WarcLocation, str | None, str]] = []
     for resource in manifest.resources:
         for location in (resource.response, resource.request):
             if location is not None:
-                count += 1
-                problem = _expect(location, resource.url, index, f"{resource.id} {resource.url}")
-                if problem:
-                    problems.append(problem)
-    extra = [(s.record, None, f"TLS metadata for {s.host}") for s in manifest.tls]
+                wanted.append((location, resource.url, f"{resource.id} {resource.url}"))
+    wanted.extend((s.record, None, f"TLS metadata for {s.host}") for s in manifest.tls)
     if manifest.article_text is not None:
-        extra.append((manifest.article_text.record, None, "article text"))
-    for location, uri, what in extra:
-        count += 1
+        wanted.append((manifest.article_text.record, None, "article text"))
+    problems: list[Problem] = []
+    unchecked: dict[str, int] = {}
+    for location, uri, what in wanted:
+        if location.file not in scans:
+            unchecked[location.file] = unchecked.get(location.file, 0) + 1
+            continue
         problem = _expect(location, uri, index, what)
         if problem:
             problems.append(problem)
+    problems[:0] = [Problem(message=f"{n} record reference(s) into a WARC file that could not "
+                            "be checked (missing, unlisted or not a regular file)", file=path)
+                    for path, n in unchecked.items()]
     if problems:
+        failing = len(problems) - len(unchecked) + sum(unchecked.values())
         return Check(name="resources", status="FAIL",
-                     detail=f"{len(problems)} of {count} record reference(s) do not match",
+                     detail=f"{failing} of {len(wanted)} record reference(s) do not match",
                      problems=problems[:MAX_PROBLEMS_PER_CHECK])
     return Check(name="resources", status="PASS",
-                 detail=f"{count} record reference(s) match file, offset, id, length and URL")
+                 detail=f"{len(wanted)} record reference(s) match file, offset, id, length "
+                        "and URL")
+
+
+def _scan(root: Path, path: str) -> ScanResult:
+    try:
+        return scan_warc(root / path)
+    except OSError as error:
+        raise BundleFormatError(f"{root / path}: cannot read: {error.strerror}") from None
 
 
 def verify_bundle(root: Path, *, trusted: Sequence[str] = (),
                   trust: TrustStore | None = None) -> VerificationReport:
-    """Verify a bundle directory; raise only when ``root`` is not a bundle at all."""
+    """Verify a bundle directory; raise only when ``root`` is not a bundle at all.
+
+    ``UsageError``: not a bundle, or a bad ``trusted`` item; ``BundleFormatError``: a file
+    of the bundle cannot be read (I/O). Everything else is a finding in the report.
+    """
     context = _read_bundle(root)
     signature, fingerprint = _check_signature(context)
-    identity = _check_identity(fingerprint, trust or load_trusted(trusted))
+    identity = _check_identity(fingerprint, trust if trust is not None else load_trusted(trusted))
     checks = [signature, identity]
     manifest = context.manifest
     if manifest is None:
@@ -256,14 +437,18 @@ def verify_bundle(root: Path, *, trusted: Sequence[str] = (),
         for name in ("files", "records", "resources"):
             checks.append(Check(name=name, status="SKIP", detail="manifest unreadable"))
     else:
-        scans = {}
+        scans: dict[str, ScanResult] = {}
+        unchecked: list[str] = []
         for entry in manifest.files:
-            path = context.root / entry.path
-            if entry.path.endswith(".warc.gz") and _is_safe_relative(entry.path) \
-                    and path.is_file() and not path.is_symlink():
-                scans[entry.path] = scan_warc(path)
+            path = entry.path
+            if not path.endswith(".warc.gz") or path in scans or path in unchecked:
+                continue
+            if _is_safe_relative(path) and _kind(context.root, path) == "file":
+                scans[path] = _scan(context.root, path)
+            else:
+                unchecked.append(path)
         checks.append(_check_files(context, manifest, scans))
-        checks.append(_check_records(scans))
+        checks.append(_check_records(scans, unchecked))
         checks.append(_check_resources(manifest, scans))
     statuses = {check.status for check in checks}
     verdict: Verdict = "FAILED" if "FAIL" in statuses else (

@@ -6,6 +6,12 @@ and payload digests (WARC 1.1 sections 5.8, 5.9). That is the floor any verifier
 (read, inflate, hash), which is why we do not go through a general-purpose record iterator.
 Truncation anywhere (a cut gzip member, a block shorter than its Content-Length, a missing
 record trailer) is reported, never silently accepted.
+
+Memory stays flat whatever the input: inflating is bounded per call (a member that inflates
+1000:1 is streamed, not materialised), and every buffer (WARC header, HTTP head, trailer) has
+a cap. A gzip member that cannot be inflated or parsed is reported at its offset, and the scan
+then resumes at the next gzip member that inflates cleanly (found by its magic bytes), so one
+damaged record does not hide the records after it; only that recovery reads bytes twice.
 """
 
 from __future__ import annotations
@@ -13,16 +19,36 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 READ_SIZE = 1 << 20
+#: Most inflated bytes one ``decompress`` call may return (bounds memory on gzip bombs).
+INFLATE_LIMIT = 1 << 20
 MAX_HEADER_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
-# Records whose block is an HTTP message: the payload starts after the HTTP head.
-HTTP_BLOCK_TYPES = frozenset({"response", "request", "revisit"})
+#: RFC 1952 section 2.3.1: ID1 ID2 CM, with CM 8 (deflate), the only method defined.
+MEMBER_MAGIC = b"\x1f\x8b\x08"
+#: After a damaged member, at most this many candidate member starts are tried ...
+MAX_RECOVERY_CANDIDATES = 10_000
+#: ... and at most this many bytes (times the file size) are re-read while trying them.
+RECOVERY_READ_FACTOR = 4
+# Records whose block is an HTTP message: the payload starts after the HTTP head. A revisit
+# record's payload digest is that of the original record's payload (WARC 1.1 section 6.7),
+# which its own block does not hold, so it cannot be checked here.
+HTTP_BLOCK_TYPES = frozenset({"response", "request"})
+UNCHECKABLE_PAYLOAD_TYPES = frozenset({"revisit"})
+#: Digest algorithms we recompute (``hashlib`` names, after lowering and dropping '-').
+DIGEST_ALGORITHMS = frozenset({
+    "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha512_224", "sha512_256",
+    "sha3_224", "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s",
+})
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
+_TRAILER = b"\r\n\r\n"
 
 
 @dataclass
@@ -48,13 +74,17 @@ def _decode_digest(value: str) -> tuple[str, bytes] | None:
     """``algo:value`` with a base16, base32 or base64 value, as ``warcio check`` accepts."""
     algorithm, _, encoded = value.strip().partition(":")
     algorithm = algorithm.lower().replace("-", "")
-    if not encoded or algorithm not in hashlib.algorithms_available:
+    encoded = encoded.strip()
+    if not encoded or algorithm not in DIGEST_ALGORITHMS:
         return None
-    size = hashlib.new(algorithm).digest_size
-    decoders: list[Any] = [bytes.fromhex, base64.b32decode, base64.b64decode]
+    try:
+        size = hashlib.new(algorithm).digest_size
+    except ValueError:  # listed but not provided by this OpenSSL build
+        return None
+    decoders: list[Callable[[str], bytes]] = [bytes.fromhex, base64.b32decode, base64.b64decode]
     for decode in decoders:
         try:
-            raw: bytes = decode(encoded)
+            raw = decode(encoded)
         except (ValueError, binascii.Error):
             continue
         if len(raw) == size:
@@ -78,10 +108,14 @@ class _Digest:
 
     def problem(self) -> str | None:
         if self.hash is None:
-            return f"{self.label} digest {self.declared!r} is not a digest we can check"
+            return f"{self.label} digest {self.declared[:80]!r} is not a digest we can check"
         if self.hash.digest() != self.expected:
             return f"{self.label} digest mismatch"
         return None
+
+
+class _MalformedError(Exception):
+    pass
 
 
 class _RecordParser:
@@ -92,7 +126,8 @@ class _RecordParser:
         self.header = bytearray()
         self.in_header = True
         self.remaining = 0
-        self.trailer = bytearray()
+        self.trailer = bytearray()  # the first few bytes after the block, no more
+        self.trailer_size = 0
         self.block: _Digest | None = None
         self.payload: _Digest | None = None
         self.http_head: bytearray | None = None
@@ -110,7 +145,10 @@ class _RecordParser:
                 self.remaining -= len(take)
                 view = view[len(take):]
             else:
-                self.trailer.extend(view)
+                room = len(_TRAILER) + 1 - len(self.trailer)
+                if room > 0:
+                    self.trailer.extend(view[:room])
+                self.trailer_size += len(view)
                 view = view[len(view):]
 
     def _feed_header(self, view: memoryview) -> memoryview:
@@ -119,17 +157,19 @@ class _RecordParser:
         end = self.header.find(b"\r\n\r\n", start)
         if end < 0:
             if len(self.header) > MAX_HEADER_BYTES:
-                raise _Malformed("WARC header block too large")
+                raise _MalformedError("WARC header block too large")
             return view[len(view):]
         rest = bytes(self.header[end + 4:])
         del self.header[end + 4:]
+        if len(self.header) > MAX_HEADER_BYTES:
+            raise _MalformedError("WARC header block too large")
         self._start_block()
         return memoryview(rest)
 
     def _start_block(self) -> None:
         lines = self.header.decode("utf-8", "replace").split("\r\n")
         if not lines[0].startswith("WARC/"):
-            raise _Malformed("not a WARC record (no WARC/ version line)")
+            raise _MalformedError("not a WARC record (no WARC/ version line)")
         headers: dict[str, str] = {}
         for line in lines[1:]:
             if line:
@@ -139,16 +179,17 @@ class _RecordParser:
         record.record_type = headers.get("warc-type", "")
         record.record_id = headers.get("warc-record-id", "")
         record.target_uri = headers.get("warc-target-uri")
-        try:
-            self.remaining = int(headers["content-length"])
-        except (KeyError, ValueError):
-            raise _Malformed("record has no valid Content-Length") from None
+        length = headers.get("content-length", "")
+        if not _CONTENT_LENGTH.fullmatch(length):
+            raise _MalformedError("record has no valid Content-Length")
+        self.remaining = int(length)
         self.in_header = False
         if "warc-block-digest" in headers:
             self.block = _Digest("block", headers["warc-block-digest"])
         else:
             record.problems.append("record has no WARC-Block-Digest")
-        if "warc-payload-digest" in headers:
+        if "warc-payload-digest" in headers and \
+                record.record_type not in UNCHECKABLE_PAYLOAD_TYPES:
             self.payload = _Digest("payload", headers["warc-payload-digest"])
             if record.record_type in HTTP_BLOCK_TYPES:
                 self.http_head = bytearray()
@@ -169,7 +210,11 @@ class _RecordParser:
             self.payload.update(bytes(self.http_head[end + 4:]))
             self.http_head = None
         elif len(self.http_head) > MAX_HEADER_BYTES:
-            self.http_head = None  # no head end: treat nothing as payload, which will mismatch
+            # No end of head in sight: count nothing as payload (which will mismatch) and stop
+            # buffering; ``payload = None`` keeps memory flat for the rest of the block.
+            self.http_head = None
+            self.record.problems.append("HTTP head too large; payload digest not checked")
+            self.payload = None
 
     def finish(self) -> None:
         record = self.record
@@ -180,7 +225,7 @@ class _RecordParser:
             record.problems.append(f"block is {self.remaining} bytes short of its Content-Length"
                                    " (truncated)")
             return
-        if bytes(self.trailer) != b"\r\n\r\n":
+        if self.trailer_size != len(_TRAILER) or bytes(self.trailer) != _TRAILER:
             record.problems.append("record does not end with the CRLF CRLF trailer")
         for digest in (self.block, self.payload):
             problem = digest.problem() if digest is not None else None
@@ -188,8 +233,125 @@ class _RecordParser:
                 record.problems.append(problem)
 
 
-class _Malformed(Exception):
-    pass
+class _Members:
+    """Inflate consecutive gzip members from a member start; one WARC record per member."""
+
+    def __init__(self, start: int, records: list[ScannedRecord]) -> None:
+        self.records = records
+        self.position = start  # absolute offset of the next compressed byte to consume
+        self.complete = 0  # members inflated to their end (CRC and size checked by zlib)
+        self.failed: ScannedRecord | None = None
+        self._begin(start)
+
+    def _begin(self, start: int) -> None:
+        self.member_start = start
+        self.inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.record = ScannedRecord(offset=start)
+        self.parser = _RecordParser(self.record)
+
+    def feed(self, data: bytes) -> bool:
+        """Consume compressed bytes; ``False`` once a member could not be read."""
+        while True:
+            try:
+                out = self.inflater.decompress(data, INFLATE_LIMIT)
+                self.parser.feed(out)
+            except zlib.error as error:
+                return self._fail(f"gzip data corrupt: {error}")
+            except _MalformedError as error:
+                return self._fail(str(error))
+            if self.inflater.eof:
+                rest = self.inflater.unused_data
+                self.position += len(data) - len(rest)
+                self.record.length = self.position - self.member_start
+                self.parser.finish()
+                self.records.append(self.record)
+                self.complete += 1
+                self._begin(self.position)
+                data = rest
+                if not data:
+                    return True
+                continue
+            tail = self.inflater.unconsumed_tail
+            self.position += len(data) - len(tail)
+            data = tail
+            # Output capped and input used up: zlib may still hold output; drain it first.
+            if not data and len(out) < INFLATE_LIMIT:
+                return True
+
+    def _fail(self, message: str) -> bool:
+        self.record.problems.append(message)
+        self.failed = self.record
+        return False
+
+    def end_of_file(self) -> None:
+        """The file ended; a member begun but not finished is a truncation."""
+        if self.position > self.member_start or self.parser.seen_any:
+            self.record.length = self.position - self.member_start
+            self.record.problems.append("gzip member is incomplete (file truncated)")
+            self.records.append(self.record)
+
+
+def _chunks(stream: BinaryIO) -> Callable[[], bytes]:
+    return lambda: stream.read(READ_SIZE)
+
+
+def _next_magic(stream: BinaryIO, start: int) -> int | None:
+    """Offset of the first ``MEMBER_MAGIC`` at or after ``start``, or ``None``."""
+    stream.seek(start)
+    carry = b""
+    base = start
+    for chunk in iter(_chunks(stream), b""):
+        window = carry + chunk
+        found = window.find(MEMBER_MAGIC)
+        if found >= 0:
+            return base + found
+        keep = len(MEMBER_MAGIC) - 1
+        carry = window[-keep:]
+        base += len(window) - len(carry)
+    return None
+
+
+def _recover(stream: BinaryIO, members: _Members, size: int,
+             records: list[ScannedRecord]) -> None:
+    """After an unreadable member, carry on from the next member that inflates cleanly.
+
+    A candidate start (the gzip magic) is accepted only when at least one whole member
+    inflates from it with its CRC-32 and size intact, so magic bytes that happen to occur
+    inside compressed data are skipped. The damaged record spans up to the accepted start.
+    """
+    budget = RECOVERY_READ_FACTOR * size + (64 << 20)  # bytes re-read by rejected candidates
+    candidates = 0
+    failed = members.failed
+    while failed is not None:
+        search = failed.offset + 1
+        accepted: _Members | None = None
+        while accepted is None and candidates < MAX_RECOVERY_CANDIDATES and budget > 0:
+            start = _next_magic(stream, search)
+            if start is None:
+                break
+            candidates += 1
+            trial = _Members(start, [])
+            stream.seek(start)
+            readable = True
+            for chunk in iter(_chunks(stream), b""):
+                if not trial.feed(chunk):
+                    readable = False
+                    break
+            if trial.complete:
+                if readable:
+                    trial.end_of_file()
+                accepted = trial
+            else:
+                budget -= trial.position - start + READ_SIZE
+                search = start + 1
+        if accepted is None:
+            failed.length = size - failed.offset
+            records.append(failed)
+            return
+        failed.length = accepted.records[0].offset - failed.offset
+        records.append(failed)
+        records.extend(accepted.records)
+        failed = accepted.failed
 
 
 def scan_warc(path: Path) -> ScanResult:
@@ -197,62 +359,22 @@ def scan_warc(path: Path) -> ScanResult:
     file_hash = hashlib.sha256()
     records: list[ScannedRecord] = []
     problems: list[str] = []
-    position = 0
+    size = 0
     with path.open("rb") as stream:
-        first = stream.read(2)
+        first = stream.read(len(GZIP_MAGIC))
         stream.seek(0)
-        if first != GZIP_MAGIC:
-            # Still hash the file so the file check reports accurately.
-            for chunk in iter(lambda: stream.read(READ_SIZE), b""):
-                file_hash.update(chunk)
-                position += len(chunk)
+        members = _Members(0, records) if first == GZIP_MAGIC else None
+        if members is None:
             problems.append("not a gzip-compressed WARC file")
-            return ScanResult(path, position, "sha256:" + file_hash.hexdigest(), records,
-                              problems)
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        record = ScannedRecord(offset=0)
-        parser = _RecordParser(record)
-        member_start = 0
-        broken = False
-        for chunk in iter(lambda: stream.read(READ_SIZE), b""):
+        readable = members is not None
+        for chunk in iter(_chunks(stream), b""):
             file_hash.update(chunk)
-            data = chunk
-            while data and not broken:
-                try:
-                    parser.feed(inflater.decompress(data))
-                except zlib.error as error:
-                    problems.append(f"gzip data corrupt near offset {member_start}: {error}")
-                    record.problems.append("gzip data corrupt")
-                    broken = True
-                    break
-                except _Malformed as error:
-                    record.problems.append(str(error))
-                    broken = True
-                    break
-                if not inflater.eof:
-                    position += len(data)
-                    break
-                used = len(data) - len(inflater.unused_data)
-                position += used
-                record.length = position - member_start
-                parser.finish()
-                records.append(record)
-                member_start = position
-                data = inflater.unused_data
-                inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                record = ScannedRecord(offset=member_start)
-                parser = _RecordParser(record)
-            if broken:
-                position += len(data)
-                for rest in iter(lambda: stream.read(READ_SIZE), b""):
-                    file_hash.update(rest)
-                    position += len(rest)
-                break
-        if broken:
-            record.length = position - member_start
-            records.append(record)
-        elif position > member_start or parser.seen_any:
-            record.length = position - member_start
-            record.problems.append("gzip member is incomplete (file truncated)")
-            records.append(record)
-    return ScanResult(path, position, "sha256:" + file_hash.hexdigest(), records, problems)
+            size += len(chunk)
+            if readable and members is not None:
+                readable = members.feed(chunk)
+        if members is not None:
+            if readable:
+                members.end_of_file()
+            else:
+                _recover(stream, members, size, records)
+    return ScanResult(path, size, "sha256:" + file_hash.hexdigest(), records, problems)

@@ -39,6 +39,7 @@ from trafilatura import bare_extraction, extract_metadata
 from trafilatura.settings import Document, Extractor
 
 __all__ = [
+    "REQUISITE_KINDS",
     "ArticleExtraction",
     "BodyLink",
     "PageMetadata",
@@ -51,9 +52,18 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
+REQUISITE_KINDS = ("stylesheet", "script", "image", "icon", "font", "media", "other")
+
 
 @dataclass(frozen=True)
 class PageMetadata:
+    """What the page says about itself.
+
+    ``published`` is an RFC 3339 date ("2017-08-14") or, when the page gives a time with an
+    offset, date-time ("2017-08-14T09:30:00Z"); ``canonical_url`` is absolute; ``language`` is
+    a BCP 47 tag ("en", "de-DE").
+    """
+
     title: str | None
     authors: tuple[str, ...]
     published: str | None
@@ -65,6 +75,13 @@ class PageMetadata:
 
 @dataclass(frozen=True)
 class BodyLink:
+    """One ``<a href>`` in the article body.
+
+    ``href`` is the attribute as written; ``url`` is resolved against the document base (a
+    ``<base href>`` counts), fragment kept; ``text`` is the anchor text, whitespace collapsed;
+    ``context`` is the sentence or paragraph around it (at most 240 characters).
+    """
+
     href: str
     url: str
     text: str
@@ -73,12 +90,21 @@ class BodyLink:
 
 @dataclass(frozen=True)
 class Requisite:
+    """A resource the page loads; ``kind`` is one of ``REQUISITE_KINDS``."""
+
     url: str
     kind: str
 
 
 @dataclass(frozen=True)
 class ArticleExtraction:
+    """Everything read from one page.
+
+    ``body_links`` are in document order and include mailto:, fragment-only and repeated links:
+    the caller decides what to skip. ``requisites`` are deduplicated, in document order.
+    ``text`` is plain text, paragraphs separated by blank lines.
+    """
+
     metadata: PageMetadata
     text: str
     body_links: tuple[BodyLink, ...]
@@ -260,6 +286,9 @@ def decode_html(body: bytes, declared_charset: str | None) -> str:
 # ---------------------------------------------------------------------------------------------
 
 _ASCII_WHITESPACE = " \t\n\f\r"
+# C0 controls other than whitespace, and DEL: invisible in a browser, and lxml refuses them in
+# any value set through its API (so a page holding one could not be processed at all)
+_CONTROL_CHARACTERS = dict.fromkeys([*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 _SKIPPED_SCHEMES = ("data:", "javascript:", "about:", "blob:")
 _SRCSET_SEPARATORS = _ASCII_WHITESPACE + ","
 
@@ -267,7 +296,8 @@ _SRCSET_SEPARATORS = _ASCII_WHITESPACE + ","
 def _parse_document(html: str) -> HtmlElement:
     """Parse HTML into an ``<html>`` root, whatever the input looks like."""
     # bytes with an explicit encoding sidestep lxml's refusal of str with an XML declaration
-    data = html.replace("\x00", "\ufffd").encode("utf-8", errors="replace")
+    cleaned = html.replace("\x00", "\ufffd").translate(_CONTROL_CHARACTERS)
+    data = cleaned.encode("utf-8", errors="replace")
     parser = lxml.html.HTMLParser(
         encoding="utf-8", huge_tree=True, remove_comments=True, remove_pis=True
     )
@@ -426,7 +456,11 @@ def _css_targets(css: str, base: str) -> list[tuple[str, str]]:
 
 
 def css_references(css: bytes | str, url: str) -> tuple[str, ...]:
-    """Absolute, deduplicated URLs a stylesheet refers to through ``url()`` and ``@import``."""
+    """Return the URLs a stylesheet refers to through ``url()`` and ``@import``.
+
+    Absolute (resolved against ``url``, the stylesheet's own URL), deduplicated, in source
+    order; ``data:`` URLs are skipped. Bytes are decoded as CSS says (BOM, ``@charset``, UTF-8).
+    """
     text = css if isinstance(css, str) else str(decode_stylesheet_bytes(css)[0])
     seen: dict[str, None] = {}
     for target, _ in _css_targets(text, url):
@@ -640,8 +674,6 @@ _EXTRACTED = _Vocabulary(_EXTRACT_BLOCK_TAGS, frozenset())
 _LINE_BREAK_TAGS = frozenset({"br", "lb"})
 _CELL_TAGS = frozenset({"td", "th", "cell"})
 _CONTEXT_LIMIT = 240
-# C0 controls (other than whitespace) and DEL render as nothing
-_CONTROL_CHARACTERS = dict.fromkeys([*range(0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 _SENTENCE_END = re.compile(r"[.!?…。！？]['\"”’»)\]]*\s")
 
 
@@ -656,7 +688,7 @@ class _CollapsedText:
     def add(self, text: str | None) -> None:
         if not text:
             return
-        words = text.translate(_CONTROL_CHARACTERS).split()
+        words = text.split()
         if not words:
             self.pending_space = True
             return
@@ -728,7 +760,7 @@ def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _window(text: str, start: int, end: int, low: int, high: int) -> str:
-    """At most ``_CONTEXT_LIMIT`` characters of text[low:high] centred on text[start:end]."""
+    """Cut at most 240 characters of text[low:high], centred on text[start:end]."""
     spare = _CONTEXT_LIMIT - (end - start)
     left = max(low, start - spare // 2)
     right = min(high, left + _CONTEXT_LIMIT)
@@ -767,7 +799,7 @@ class _Paragraphs:
 
     def text(self, value: str | None) -> None:
         if value:
-            self.line.append(value.translate(_CONTROL_CHARACTERS))
+            self.line.append(value)
 
     def cell(self) -> None:
         self.line.append(" ")
@@ -794,7 +826,7 @@ def _render_text(
     vocabulary: _Vocabulary,
     skip: Callable[[HtmlElement], bool] | None = None,
 ) -> str:
-    """Plain text of ``root``: blocks become paragraphs, ``skip`` prunes whole subtrees."""
+    """Render ``root`` as plain text: blocks become paragraphs, ``skip`` prunes subtrees."""
     out = _Paragraphs()
     skipped: set[Any] = set()
     walker = etree.iterwalk(root, events=("start", "end"))
@@ -826,8 +858,8 @@ def _render_text(
 # Boilerplate detection
 # ---------------------------------------------------------------------------------------------
 
-# boilerplate by definition, whatever they hold
-_BOILERPLATE_TAGS = frozenset({"nav", "aside", "footer", "header", "menu", "dialog"})
+# boilerplate by definition, whatever they hold (and <header>, outside an article)
+_BOILERPLATE_TAGS = frozenset({"nav", "aside", "footer", "menu", "dialog"})
 _BOILERPLATE_ROLES = frozenset(
     {"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar",
      "toolbar", "dialog", "alertdialog"}
@@ -836,7 +868,8 @@ _BOILERPLATE_ROLES = frozenset(
 # beginnings for names that sites compound ("jp-relatedposts", "sharedaddy", "socialbar")
 _BOILERPLATE_WORDS = re.compile(
     r"(?<![a-z0-9])(?:(?:"
-    r"nav|menu|skip|pagination|pager|toolbar|masthead|header|footer|byline|bio|meta|"
+    r"nav|menu|skip|pagination|pager|toolbar|masthead|header|footer|kicker|eyebrow|"
+    r"byline|dateline|author|authors|contributors?|bio|meta|permalink|posted|"
     r"tags?|taglist|tagcloud|topics|keywords|categories|rail|comments?|"
     r"popular|recommended|mostread|most-read|trending|more-stories|"
     r"ad|ads|cookie|consent|gdpr|popup|modal|banner|search"
@@ -845,13 +878,39 @@ _BOILERPLATE_WORDS = re.compile(
     r"promo|advert|sponsor|outbrain|taboola|disqus|addthis|navbar|navigation"
     r"))"
 )
+# headings that announce a box of links that is not the story's own ("Related topics")
+_BOILERPLATE_HEADINGS = re.compile(
+    r"(?:"
+    # phrases that introduce other stories, whatever follows them
+    r"related|more on this|more from|more stories|more like this|most read|most popular|"
+    r"most viewed|recommended|you may also|you might also|you may have missed|read more|"
+    r"read next|top stories|follow us|sign up|ähnliche|mehr zum thema|meistgelesen|"
+    r"à lire aussi|sur le même sujet|les plus lus|relacionad|más leíd"
+    r")|(?:"
+    # words that do so only standing alone ("Share", but not "Share prices fall")
+    r"share(?: this(?: article| story| page)?)?|topics|tags|trending(?: now)?|latest|popular|"
+    r"comments?(?: \(\d+\))?|\d+ comments|newsletter|advertisement|sponsored|themen|teilen"
+    r")\W*$",
+    re.IGNORECASE,
+)
+_HEADING_MAX_LENGTH = 60
+_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# a box's heading comes first; looking further would make each check cost its subtree
+_HEADING_LOOKAHEAD = 3
+# where pages name their components (React sites favour data-* over classes)
+_NAMING_ATTRIBUTES = ("class", "id", "data-component", "data-testid")
 # an element merely named like boilerplate that holds at least this share of the content is
 # the content itself (WordPress puts tag-* and category-* classes on the article element)
 _CONTENT_SHARE = 0.5
 
 
 def _boilerplate_by_structure(element: HtmlElement) -> bool:
-    if _tag(element) in _BOILERPLATE_TAGS:
+    tag = _tag(element)
+    if tag == "header":
+        # a page's header is its banner; an article's holds the headline and standfirst (its
+        # byline and share buttons are caught by their names)
+        return next(element.iterancestors("article"), None) is None
+    if tag in _BOILERPLATE_TAGS:
         return True
     return (element.get("role") or "").strip().lower() in _BOILERPLATE_ROLES
 
@@ -863,8 +922,24 @@ def _boilerplate_by_name(element: HtmlElement) -> bool:
     if tag == "form":
         # a newsletter box inside the story; ASP.NET wraps whole pages in one (share rule)
         return True
-    marker = f"{element.get('class') or ''} {element.get('id') or ''}".lower()
+    marker = " ".join(element.get(name) or "" for name in _NAMING_ATTRIBUTES).lower()
     return _BOILERPLATE_WORDS.search(marker) is not None
+
+
+def _boilerplate_by_heading(element: HtmlElement) -> bool:
+    """Tell whether a box opens with a heading such as "Related topics" or "Most read"."""
+    if _tag(element) in ("html", "body", "main", "article"):
+        return False
+    for position, child in enumerate(element.iterchildren(tag=etree.Element)):
+        if position >= _HEADING_LOOKAHEAD:
+            break
+        if _tag(child) in _HEADING_TAGS or child.get("role") == "heading":
+            heading = " ".join(child.text_content().split())
+            return (
+                len(heading) <= _HEADING_MAX_LENGTH
+                and _BOILERPLATE_HEADINGS.match(heading) is not None
+            )
+    return False
 
 
 def _text_length(element: HtmlElement) -> int:
@@ -885,8 +960,9 @@ class _BoilerplateFilter:
     def is_boilerplate(self, element: HtmlElement) -> bool:
         cached = self.memo.get(element)
         if cached is None:
+            named = _boilerplate_by_name(element) or _boilerplate_by_heading(element)
             cached = _boilerplate_by_structure(element) or (
-                _boilerplate_by_name(element) and _text_length(element) < self.threshold
+                named and _text_length(element) < self.threshold
             )
             self.memo[element] = cached
         return cached
@@ -919,12 +995,13 @@ class _BoilerplateFilter:
 # Main content: trafilatura with href markers, or a linear heuristic
 # ---------------------------------------------------------------------------------------------
 
-# trafilatura's cost grows faster than linearly (about 1.5 s at 20,000 link-heavy elements,
-# minutes at 200,000); beyond this it only sees a smaller candidate container, if there is one.
-_TRAFILATURA_MAX_ELEMENTS = 25_000
+# trafilatura's cost grows faster than linearly (libxml2's "//p//text()" among others): about
+# 1.5 s at 10,000 link-heavy elements, 5 s at 25,000, minutes at 200,000. Larger pages only
+# show it a smaller candidate container, if there is one. Typical articles have 2,000 to 8,000.
+_TRAFILATURA_MAX_ELEMENTS = 15_000
 # metadata sits near the top of a page; a huge page's metadata is read from its first
 # elements, each text cut short (htmldate runs its date regexes over all the text)
-_METADATA_MAX_ELEMENTS = 25_000
+_METADATA_MAX_ELEMENTS = 15_000
 _METADATA_MAX_TEXT = 1_000_000
 _METADATA_BUDGET = 10_000
 _METADATA_TEXT_CAP = 5_000
@@ -1061,9 +1138,17 @@ def _run_trafilatura(
         _LOG.debug("trafilatura failed; falling back to the heuristic", exc_info=True)
         return None
     finally:
-        for anchor, href in zip(anchors, originals, strict=True):
-            anchor.set("href", href)
+        _restore_hrefs(anchors, originals)
     return result if isinstance(result, Document) else None
+
+
+def _restore_hrefs(anchors: list[HtmlElement], hrefs: list[str]) -> None:
+    for anchor, href in zip(anchors, hrefs, strict=True):
+        try:
+            anchor.set("href", href)
+        except ValueError:
+            # lxml refuses some values the parser accepted; callers use their own copy
+            _LOG.debug("could not restore href %r", href)
 
 
 def _links_in(body: Any) -> list[str]:
@@ -1090,7 +1175,7 @@ def _block_of(element: HtmlElement) -> HtmlElement:
 
 
 def _block_texts(anchors: Iterable[HtmlElement]) -> dict[HtmlElement, _BlockText]:
-    """Each anchor's block text, walking every block once however many links it holds."""
+    """Map each anchor to its block's text, walking each block once however many links."""
     members: dict[HtmlElement, set[HtmlElement]] = {}
     owner: dict[HtmlElement, HtmlElement] = {}
     for anchor in anchors:
@@ -1233,17 +1318,17 @@ def _main_content(root: HtmlElement, anchors: list[HtmlElement], total: int) -> 
 
 
 def _body_links(
-    anchors: list[HtmlElement], chosen: frozenset[int], base: str
+    anchors: list[HtmlElement], hrefs: list[str], chosen: frozenset[int], base: str
 ) -> tuple[BodyLink, ...]:
-    selected = [anchors[index] for index in sorted(chosen)]
-    texts = _block_texts(selected)
+    indices = sorted(chosen)
+    texts = _block_texts(anchors[index] for index in indices)
     resolved: dict[str, str] = {}  # articles cite the same source more than once
     links: list[BodyLink] = []
-    for anchor in selected:
-        block = texts[anchor]
+    for index in indices:
+        block = texts[anchors[index]]
         # an anchor hidden in an invisible subtree (noscript, svg) has no span: no text
-        start, end = block.spans.get(anchor, (0, 0))
-        href = str(anchor.get("href"))
+        start, end = block.spans.get(anchors[index], (0, 0))
+        href = hrefs[index]
         if href not in resolved:
             resolved[href] = _resolve(base, href) or href.strip(_ASCII_WHITESPACE)
         links.append(
@@ -1324,7 +1409,7 @@ def _collect_meta(root: HtmlElement, facts: _PageFacts) -> None:
 
 
 def _jsonld_nodes(root: HtmlElement) -> list[dict[str, Any]]:
-    """Every JSON object in the page's JSON-LD blocks, outer before inner."""
+    """Return every JSON object in the page's JSON-LD blocks, outer before inner."""
     nodes: list[dict[str, Any]] = []
     for script in root.iter("script"):
         if "ld+json" not in (script.get("type") or "").lower():
@@ -1373,7 +1458,7 @@ def _jsonld_text(value: object) -> str | None:
 
 
 def _jsonld_names(value: object, by_id: dict[str, dict[str, Any]]) -> list[str]:
-    """Names of the people or organisations in a JSON-LD author/publisher value."""
+    """Return the names of the people or organisations in a JSON-LD author or publisher."""
     names: list[str] = []
     pending: list[object] = [value]
     while pending:
@@ -1397,7 +1482,9 @@ def _collect_document(root: HtmlElement, base: str, facts: _PageFacts) -> None:
         if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
             facts.canonical = _resolve(base, str(link.get("href")))
             break
-    title = root.find(".//title")
+    title = root.find("head/title")
+    if title is None:
+        title = root.find(".//title")
     if title is not None:
         facts.title = _clean(title.text_content())
     for element in root.iterfind(".//*[@itemprop]"):
@@ -1447,7 +1534,7 @@ def _normalise_date(value: str | None) -> str | None:
 
 
 def _normalise_email_date(value: str) -> str | None:
-    """Dates like "Mon, 14 Aug 2017 09:30:00 +0000" (some CMSs use RFC 2822 in meta tags)."""
+    """Normalise dates like "Mon, 14 Aug 2017 09:30:00 +0000" (RFC 2822, used by some CMSs)."""
     try:
         parsed = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError):
@@ -1633,9 +1720,10 @@ def extract_article(
     base = _document_base(root, url)
     requisites = _requisites_from_tree(root, base)
     anchors = [anchor for anchor in root.iter("a") if anchor.get("href") is not None]
+    hrefs = [str(anchor.get("href")) for anchor in anchors]
     total = _count_elements(root)
     content = _main_content(root, anchors, total)
-    links = _body_links(anchors, content.chosen, base)
+    links = _body_links(anchors, hrefs, content.chosen, base)
     facts = _collect_facts(root, base)
     # last: trafilatura's metadata pass may modify the tree it is given
     found = _trafilatura_metadata(root, total)

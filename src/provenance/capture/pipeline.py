@@ -65,10 +65,12 @@ from provenance.models import (
 )
 from provenance.storage import (
     MANIFEST_PATH,
+    RAW_SIGNATURE_PATH,
     SIGNATURE_PATH,
     PendingBundle,
     describe_files,
     open_pending,
+    remove_stale_temporaries,
 )
 from provenance.timeutil import Clock, rfc3339, utc_now
 from provenance.warc import (
@@ -91,11 +93,15 @@ class SigningIdentity:
     """Whoever signs the manifest: a fingerprint, a public key line and a signing function."""
 
     def __init__(self, fingerprint: str, public_key: str, namespace: str,
-                 sign: Callable[[bytes], bytes]) -> None:
+                 sign: Callable[[bytes], bytes],
+                 sign_raw: Callable[[bytes], bytes] | None = None) -> None:
         self.fingerprint = fingerprint
         self.public_key = public_key
         self.namespace = namespace
+        #: SSHSIG armored signature (``ssh-keygen -Y verify``)
         self.sign = sign
+        #: plain Ed25519 over the same bytes (``openssl pkeyutl -verify -rawin``)
+        self.sign_raw = sign_raw
 
 
 @dataclass(frozen=True)
@@ -564,6 +570,8 @@ def capture(
     parse_fetchable(url)  # bad input fails before anything touches the disk
     started = clock()
     capture_id = new_capture_id(started)
+    for name in remove_stale_temporaries(store):
+        observer(PhaseStarted("cleanup", f"removed {name}, left by a capture that died"))
     pending = open_pending(store, capture_id)
     try:
         job = _Capture(url, settings, pending, observer, clock, address_policy)
@@ -622,6 +630,8 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
     (pending.path / MANIFEST_PATH).write_bytes(raw)
     if signer is not None:
         (pending.path / SIGNATURE_PATH).write_bytes(signer.sign(raw))
+        if signer.sign_raw is not None:
+            (pending.path / RAW_SIGNATURE_PATH).write_bytes(signer.sign_raw(raw))
     try:
         bundle = pending.commit()
     except OSError as error:
