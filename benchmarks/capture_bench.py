@@ -20,6 +20,9 @@ Measured side by side in every repetition, medians reported:
   back to back (no capture can finish before it has the article and then one 100 ms source).
   With a per-host cap of P, the sources must come in ``ceil(N / P)`` waves, so the bound a
   capture honouring that cap can reach is ``article + ceil(N / P) * source``; both are printed.
+* ``bare fan-out``: a minimal asyncio client (no parsing, no recording) that GETs the article
+  and then all N sources at once: what this server and this (shared, noisy) machine deliver at
+  that moment, the practical floor beside which the wide capture is judged;
 * ``provenance (two hosts)``: the default settings on ``/two-hosts``, the same article with its
   first N/2 links on ``127.0.0.1`` and the rest on ``localhost`` (which must resolve to
   127.0.0.1 only; checked). Two hosts of 8 slots each fit in the 16 overall slots, so its
@@ -31,6 +34,7 @@ Run: ``python benchmarks/capture_bench.py`` (``--quick`` for a smoke run, ``--re
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -281,6 +285,34 @@ def run_bound(base: str) -> tuple[float, float]:
     return timed_get(f"{base}/article"), timed_get(f"{base}/source/0")
 
 
+async def _raw_get(port: int, path: str) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+                 "\r\n".encode())
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return len(data)
+
+
+async def _fan_out(port: int, sources: int) -> None:
+    await _raw_get(port, "/article")
+    await asyncio.gather(*(_raw_get(port, f"/source/{n}") for n in range(sources)))
+
+
+def run_fan_out(base: str, sources: int) -> float:
+    """A bare asyncio client: article, then all sources at once; no parsing, no recording.
+
+    What this server and this machine can deliver right now: the practical floor for any
+    capture of the page, measured beside it so that machine load shows up in both.
+    """
+    port = int(base.rsplit(":", 1)[1])
+    start = time.perf_counter()
+    asyncio.run(_fan_out(port, sources))
+    return time.perf_counter() - start
+
+
 def time_extraction(base: str, sources: int) -> float:
     """Time of the article extraction alone (trafilatura + link mapping), warm."""
     from provenance.capture.extract import extract_article
@@ -329,7 +361,7 @@ def bench(sources: int, reps: int) -> dict[str, Any]:
             "provenance", "provenance_wide", "wget", "article_get", "source_get", "bound",
             "ratio_wget_over_prov", "ratio_prov_over_bound", "ratio_wide_over_bound",
             "ratio_prov_over_capped_bound", "provenance_two_hosts",
-            "ratio_two_hosts_over_capped_bound")}
+            "ratio_two_hosts_over_capped_bound", "fan_out", "ratio_wide_over_fan_out")}
         capped_waves = math.ceil(sources / 8)
         two_host_waves = math.ceil(math.ceil(sources / 2) / 8)
 
@@ -348,12 +380,16 @@ def bench(sources: int, reps: int) -> dict[str, Any]:
             rows["source_get"].append(source)
             rows["bound"].append(article + source)
 
+        def fan_out() -> None:
+            rows["fan_out"].append(run_fan_out(server.base, sources))
+
         def two() -> None:
             rows["provenance_two_hosts"].append(
                 run_provenance(f"{server.base}/two-hosts", sources, None, None))
 
         steps: list[tuple[str, Callable[[], None]]] = [
-            ("provenance", prov), ("provenance_wide", wide), ("wget", wget), ("bound", bound)]
+            ("provenance", prov), ("provenance_wide", wide), ("wget", wget), ("bound", bound),
+            ("fan_out", fan_out)]
         if two_hosts:
             steps.append(("provenance_two_hosts", two))
         for rep in range(reps):
@@ -364,6 +400,8 @@ def bench(sources: int, reps: int) -> dict[str, Any]:
             rows["ratio_wget_over_prov"].append(w / p)
             rows["ratio_prov_over_bound"].append(p / b)
             rows["ratio_wide_over_bound"].append(rows["provenance_wide"][-1] / b)
+            rows["ratio_wide_over_fan_out"].append(rows["provenance_wide"][-1]
+                                                   / rows["fan_out"][-1])
             capped = rows["article_get"][-1] + capped_waves * rows["source_get"][-1]
             rows["ratio_prov_over_capped_bound"].append(p / capped)
             if two_hosts:
@@ -372,8 +410,8 @@ def bench(sources: int, reps: int) -> dict[str, Any]:
                     rows["provenance_two_hosts"][-1] / two_capped)
             two_s = f"  two-host {rows['provenance_two_hosts'][-1]:.3f}s" if two_hosts else ""
             print(f"  rep {rep + 1}/{reps}: provenance {p:.3f}s  wide "
-                  f"{rows['provenance_wide'][-1]:.3f}s  wget {w:.3f}s  bound {b:.3f}s{two_s}",
-                  file=sys.stderr)
+                  f"{rows['provenance_wide'][-1]:.3f}s  wget {w:.3f}s  bound {b:.3f}s  "
+                  f"fan-out {rows['fan_out'][-1]:.3f}s{two_s}", file=sys.stderr)
         hits = server.stats() - before
     finally:
         server.close()
@@ -399,7 +437,8 @@ def print_report(result: dict[str, Any]) -> None:
                        ("wget -p -r -l1 (sequential)", "wget"),
                        ("bound: article GET + one source GET", "bound"),
                        ("  article GET", "article_get"),
-                       ("  source GET", "source_get")):
+                       ("  source GET", "source_get"),
+                       ("bare asyncio fan-out (article, then all)", "fan_out")):
         print(f"{label:<44}{m[key]:>10.3f}")
     print(f"{'bound with per-host cap 8 (ceil(N/8) waves)':<44}"
           f"{result['capped_bound_s']:>10.3f}")
@@ -412,6 +451,7 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"{'wget / provenance':<44}{m['ratio_wget_over_prov']:>10.2f}  >= 5")
     print(f"{'provenance / bound':<44}{m['ratio_prov_over_bound']:>10.2f}  <= 1.5")
     print(f"{'provenance (wide) / bound':<44}{m['ratio_wide_over_bound']:>10.2f}")
+    print(f"{'provenance (wide) / bare fan-out':<44}{m['ratio_wide_over_fan_out']:>10.2f}")
     print(f"{'provenance / capped bound':<44}{m['ratio_prov_over_capped_bound']:>10.2f}")
     if "ratio_two_hosts_over_capped_bound" in m:
         print(f"{'provenance (two hosts) / its capped bound':<44}"

@@ -111,14 +111,20 @@ def _render_summary(result: CaptureResult, rows: list[SummaryRow]) -> None:
     console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
     if console.is_terminal:
         table = Table(show_lines=False, pad_edge=False, box=None)
-        for column in ("role", "url → final", "status", "bytes", "sha256", "outcome"):
-            table.add_column(column, overflow="fold")
+        table.add_column("role", no_wrap=True)
+        table.add_column("status", no_wrap=True, justify="right")
+        table.add_column("bytes", no_wrap=True, justify="right")
+        table.add_column("sha256", no_wrap=True)
+        table.add_column("url → final url · outcome", overflow="fold", ratio=1)
+        colours = {"captured": "green", "skipped": "dim"}
         for row in rows:
             final = row.final_url if row.final_url and row.final_url != row.url else ""
-            table.add_row(row.role, escape(row.url + (f"\n→ {final}" if final else "")),
-                          str(row.status or "-"),
+            colour = colours.get(row.outcome, "red")
+            cell = escape(row.url) + (f"\n→ {escape(final)}" if final else "")
+            cell += f"\n[{colour}]{escape(row.outcome_text)}[/]"
+            table.add_row(row.role.replace("_", " "), str(row.status or "-"),
                           f"{row.bytes:,}" if row.bytes is not None else "-",
-                          (row.sha256 or "-")[:19], escape(row.outcome_text))
+                          (row.sha256 or "-")[7:19], cell)
         console.print(table)
     else:
         for row in rows:

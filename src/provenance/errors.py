@@ -65,3 +65,7 @@ class SignatureInvalidError(VerificationError):
 
 class KeyExistsError(UsageError):
     """Generating a key would overwrite an existing key file; overwriting must be explicit."""
+
+
+class TimestampError(OperationalError):
+    """Talking to an RFC 3161 time-stamping authority failed, or its answer was unusable."""

@@ -237,6 +237,7 @@ class _Receiver:
         self.block_digest = RunningDigest()
         self.response: h11.Response | None = None
         self.truncated: Truncation | None = None
+        self.chunked = False
 
     def take(self, data: bytes) -> bytes:
         """Store ``data`` as received; return the part h11 should see (cut at the size cap)."""
@@ -271,6 +272,8 @@ class _Receiver:
         for name, value in event.headers.raw_items():
             if name.lower() == b"content-type":
                 content_type = value.decode("latin-1").split(";", 1)[0].strip().lower()
+            elif name.lower() == b"transfer-encoding":
+                self.chunked = True
         if self.keep_entity(content_type):
             self.entity = _spool(self.settings)
 
@@ -280,7 +283,9 @@ class _Receiver:
             self.entity.close()
 
     def on_data(self, data: bytes) -> None:
-        self.entity_digest.update(data)
+        # Without a transfer coding the entity is the raw body, already hashed in take().
+        if self.chunked:
+            self.entity_digest.update(data)
         if self.entity is not None:
             self.entity.write(data)
 
@@ -393,7 +398,7 @@ async def _exchange(
         response_head=bytes(receiver.head),
         raw_body=receiver.raw_body,
         raw_body_digest=receiver.raw_digest,
-        entity_digest=receiver.entity_digest,
+        entity_digest=receiver.entity_digest if receiver.chunked else receiver.raw_digest,
         block_digest=receiver.block_digest,
         status=response.status_code,
         reason=response.reason.decode("latin-1"),

@@ -9,6 +9,7 @@ itself or the local machine raise.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import platform
 import ssl
@@ -132,6 +133,7 @@ class _Chain:
         return self.hops[-1] if self.hops else None
 
 
+@functools.cache
 def _dependency_versions() -> dict[str, str]:
     versions = {}
     for name in DEPENDENCIES:
@@ -148,7 +150,7 @@ def _tool_info() -> ToolInfo:
         version=__version__,
         python=platform.python_version(),
         platform=f"{platform.system()} {platform.release()} {platform.machine()}",
-        dependencies=_dependency_versions(),
+        dependencies=dict(_dependency_versions()),
     )
 
 
@@ -276,7 +278,9 @@ class _Session:
             return _Hop(self._add(Resource(id=self._next_id(), url=url, role=role,
                                            outcome="failed", reason=str(error))), None)
         host = parts.hostname or ""
-        async with self.overall, self._host_slot(host):
+        # Host slot first: a task waiting on a busy host must not hold an overall slot that a
+        # fetch from another host could use.
+        async with self._host_slot(host), self.overall:
             try:
                 exchange = await fetch(
                     url, parts, self.fetch_settings,
