@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,10 +25,17 @@ from provenance import __version__, signing
 from provenance import keys as keystore
 from provenance.capture.events import Event, PhaseStarted, ResourceDone
 from provenance.capture.options import DEFAULT_USER_AGENT, CaptureSettings
-from provenance.capture.pipeline import CaptureResult, SigningIdentity, capture
+from provenance.capture.pipeline import (
+    CaptureResult,
+    SigningIdentity,
+    StampOutcome,
+    capture,
+    stamp_bundle,
+)
 from provenance.capture.urls import parse_fetchable
+from provenance.config import load_config
 from provenance.errors import ProvenanceError, SigningKeyError, UsageError
-from provenance.storage import archive_dir
+from provenance.storage import SIGNATURE_PATH, archive_dir
 from provenance.summary import SummaryRow, summarize
 
 app = typer.Typer(
@@ -152,6 +161,7 @@ def _summary_json(result: CaptureResult, rows: list[SummaryRow]) -> str:
         "final_url": manifest.final_url,
         "title": manifest.page.title,
         "signer": manifest.signer.fingerprint if manifest.signer else None,
+        "timestamps": [asdict(stamp) for stamp in result.timestamps],
         "resources": [row.as_dict() for row in rows],
     }, indent=2)
 
@@ -203,15 +213,26 @@ def _signing_identity(key_file: Path | None, quiet: bool) -> SigningIdentity:
     return _identity(loaded)
 
 
+def _report_stamps(stamps: Sequence[StampOutcome], *, quiet: bool) -> None:
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    for stamp in stamps:
+        if stamp.error:
+            console.print(f"[yellow]timestamp failed:[/] {escape(stamp.error)}")
+        elif not quiet:
+            console.print(f"timestamp:  {stamp.token_file} from {escape(stamp.tsa_url)} "
+                          f"at {stamp.gen_time}")
+
+
 def run_capture(url: str, store: Path, settings: CaptureSettings, *, as_json: bool,
-                quiet: bool, strict: bool, key_file: Path | None = None) -> CaptureResult:
+                quiet: bool, strict: bool, key_file: Path | None = None,
+                tsa_urls: Sequence[str] = ()) -> CaptureResult:
     parse_fetchable(url)  # a bad URL is reported before any key is created or loaded
     signer = _signing_identity(key_file, quiet or as_json)
     progress = _Progress(quiet or as_json)
     try:
         with progress.live():
             result = capture(url, store=store, settings=settings, observer=progress,
-                             signer=signer)
+                             signer=signer, tsa_urls=tsa_urls)
     except KeyboardInterrupt:
         # Click would turn this into "Aborted!" and exit 1; we promise 130 (128 + SIGINT).
         raise _fail("interrupted; the unfinished capture was discarded", EXIT_INTERRUPTED) \
@@ -223,12 +244,17 @@ def run_capture(url: str, store: Path, settings: CaptureSettings, *, as_json: bo
         _render_summary(result, rows)
     else:
         typer.echo(str(result.bundle))
+    _report_stamps(result.timestamps, quiet=quiet or as_json)
     manifest = result.manifest
     if manifest.state == "FAILED":
         raise _fail(f"{manifest.state_reason} (the attempt is recorded in {result.bundle})",
                     EXIT_OPERATIONAL)
     if manifest.state == "PARTIAL" and strict:
         raise _fail(f"capture is PARTIAL: {manifest.state_reason} (--strict)", EXIT_OPERATIONAL)
+    failed_stamps = [s for s in result.timestamps if s.error]
+    if failed_stamps and strict:
+        raise _fail(f"{len(failed_stamps)} timestamp request(s) failed (--strict); the signed "
+                    f"bundle is kept: {result.bundle}", EXIT_OPERATIONAL)
     return result
 
 
@@ -270,6 +296,9 @@ def capture_command(
     key: Annotated[Path | None, typer.Option(
         "--key", dir_okay=False, help="OpenSSH Ed25519 private key to sign with (default: "
         "your provenance key, created on first use).")] = None,
+    tsa: Annotated[list[str] | None, typer.Option(
+        "--tsa", help="RFC 3161 time-stamp authority URL to stamp the signature with "
+        "(repeatable; default: 'tsa' in config.toml or $PROVENANCE_TSA).")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print a machine-readable summary on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the bundle path.")]
@@ -288,8 +317,9 @@ def capture_command(
         total_timeout=total_timeout, max_redirects=max_redirects,
         max_bytes=_parse_size(max_bytes), max_links=max_links, user_agent=user_agent,
         ca_bundle=ca_bundle)
+    tsa_urls = tuple(tsa) if tsa else load_config().tsa
     run_capture(url, archive_dir(archive), settings, as_json=as_json, quiet=quiet,
-                strict=strict, key_file=key)
+                strict=strict, key_file=key, tsa_urls=tsa_urls)
 
 
 @app.command("demo")
@@ -314,6 +344,29 @@ def demo_command(
         typer.echo(f"next:       provenance verify {result.bundle}")
     if not report.ok:
         raise typer.Exit(EXIT_VERIFY_FAILED)
+
+
+@app.command("timestamp")
+def timestamp_command(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory to stamp.")],
+    tsa: Annotated[list[str] | None, typer.Option(
+        "--tsa", help="Time-stamp authority URL (repeatable; default from config.toml or "
+        "$PROVENANCE_TSA).")] = None,
+    ca_bundle: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, help="Extra trusted roots for an HTTPS TSA.")] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 3 if any TSA fails.")] = False,
+) -> None:
+    """Add RFC 3161 tokens over a bundle's signature (e.g. one captured offline)."""
+    urls = tuple(tsa) if tsa else load_config().tsa
+    if not urls:
+        raise UsageError("no TSA given", remedy="pass --tsa URL or set 'tsa' in config.toml")
+    if not (bundle / SIGNATURE_PATH).is_file():
+        raise UsageError(f"{bundle}: not a signed provenance bundle (no {SIGNATURE_PATH})")
+    stamps = stamp_bundle(bundle, urls, user_agent=DEFAULT_USER_AGENT, ca_bundle=ca_bundle)
+    _report_stamps(stamps, quiet=False)
+    failed = [s for s in stamps if s.error]
+    if failed and (strict or len(failed) == len(stamps)):
+        raise typer.Exit(EXIT_OPERATIONAL)
 
 
 STATUS_STYLE = {"PASS": "green", "FAIL": "bold red", "SKIP": "yellow", "UNTRUSTED": "yellow"}

@@ -13,7 +13,7 @@ import functools
 import json
 import platform
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -42,7 +42,7 @@ from provenance.capture.urls import (
     scheme_of,
     without_fragment,
 )
-from provenance.errors import OperationalError
+from provenance.errors import OperationalError, TimestampError
 from provenance.hashing import hash_bytes
 from provenance.ids import new_capture_id
 from provenance.manifest import canonical_bytes
@@ -73,6 +73,7 @@ from provenance.storage import (
     open_pending,
     remove_stale_temporaries,
 )
+from provenance.timestamps import request_timestamp, write_token
 from provenance.timeutil import Clock, rfc3339, utc_now
 from provenance.warc import (
     RecordLocation,
@@ -106,11 +107,44 @@ class SigningIdentity:
 
 
 @dataclass(frozen=True)
+class StampOutcome:
+    """One TSA asked for a token over the signature: the file written, or why not."""
+
+    tsa_url: str
+    token_file: str | None = None
+    gen_time: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class CaptureResult:
     capture_id: str
     bundle: Path
     manifest: Manifest
     manifest_bytes: bytes
+    timestamps: tuple[StampOutcome, ...] = ()
+
+
+def stamp_bundle(bundle: Path, tsa_urls: Sequence[str], *, user_agent: str,
+                 ca_bundle: Path | None = None, timeout: float = 15.0) -> list[StampOutcome]:
+    """Ask each TSA for an RFC 3161 token over ``provenance/manifest.json.sig``.
+
+    Tokens are added beside the signature and never change the signed manifest; a TSA that
+    fails is reported in the outcome, not raised (README, "Trusted timestamps").
+    """
+    signature = (bundle / SIGNATURE_PATH).read_bytes()
+    outcomes = []
+    for url in tsa_urls:
+        try:
+            token = request_timestamp(signature, url, timeout=timeout, ca_bundle=ca_bundle,
+                                      user_agent=user_agent)
+            tsr, _tsq = write_token(bundle, token)
+        except TimestampError as error:
+            outcomes.append(StampOutcome(tsa_url=url, error=str(error)))
+            continue
+        outcomes.append(StampOutcome(tsa_url=url, token_file=tsr,
+                                     gen_time=rfc3339(token.gen_time, micros=False)))
+    return outcomes
 
 
 @dataclass
@@ -568,6 +602,7 @@ def capture(
     observer: Observer = ignore,
     clock: Clock = utc_now,
     address_policy: AddressPolicy | None = None,
+    tsa_urls: Sequence[str] = (),
 ) -> CaptureResult:
     """Capture ``url`` (and what its body links to) into a new bundle in ``store``."""
     settings = settings or CaptureSettings()
@@ -586,7 +621,7 @@ def capture(
             # After asyncio.run every task has finished or been cancelled, so this sees them all.
             _close_exchanges(job.session)
             job.warc.close()
-        result = _finish(job, article, links, article_text, started, signer)
+        result = _finish(job, article, links, article_text, started, signer, tsa_urls)
     except BaseException:
         pending.discard()
         raise
@@ -595,7 +630,7 @@ def capture(
 
 def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
             article_text: ArticleText | None, started: datetime,
-            signer: SigningIdentity | None) -> CaptureResult:
+            signer: SigningIdentity | None, tsa_urls: Sequence[str]) -> CaptureResult:
     pending = job.pending
     resources = job.session.resources
     state, reason = _state(article, links, resources)
@@ -636,9 +671,18 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
         (pending.path / SIGNATURE_PATH).write_bytes(signer.sign(raw))
         if signer.sign_raw is not None:
             (pending.path / RAW_SIGNATURE_PATH).write_bytes(signer.sign_raw(raw))
+    stamps: list[StampOutcome] = []
+    if tsa_urls:
+        job.observer(PhaseStarted("timestamps", f"asking {len(tsa_urls)} TSA(s)"))
+        if signer is None:
+            stamps = [StampOutcome(tsa_url=url, error="nothing to stamp: the capture is unsigned")
+                      for url in tsa_urls]
+        else:
+            stamps = stamp_bundle(pending.path, tsa_urls, user_agent=job.settings.user_agent,
+                                  ca_bundle=job.settings.ca_bundle)
     try:
         bundle = pending.commit()
     except OSError as error:
         raise OperationalError(f"cannot commit the bundle: {error.strerror}") from None
     return CaptureResult(capture_id=pending.capture_id, bundle=bundle, manifest=manifest,
-                         manifest_bytes=raw)
+                         manifest_bytes=raw, timestamps=tuple(stamps))
