@@ -7,11 +7,10 @@ import subprocess
 from pathlib import Path
 
 from helpers import make_signer, run_cli
-from tsa import make_pki, serve_builtin_tsa, serve_openssl_tsa
-
 from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import capture
 from provenance.demo.site import SampleSite
+from tsa import make_pki, serve_builtin_tsa, serve_openssl_tsa
 
 PAGE_ONLY = CaptureSettings(links="none", requisites=False)
 
