@@ -91,3 +91,52 @@ def test_tsa_from_environment(sample_site: SampleSite, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     stamps = json.loads(result.stdout)["timestamps"]
     assert [s["token_file"] for s in stamps] == ["provenance/timestamp-1.tsr"]
+
+
+def test_verify_checks_tokens(sample_site: SampleSite, store: Path, tmp_path: Path) -> None:
+    from provenance.verify import verify_bundle
+
+    signer, _key = make_signer()
+    pki = make_pki()
+    with serve_builtin_tsa(pki) as tsa:
+        result = capture(sample_site.article_url, store=store, settings=PAGE_ONLY,
+                         signer=signer, tsa_urls=[tsa.url])
+    bundle = result.bundle
+    trusted = [signer.fingerprint]
+
+    passed = verify_bundle(bundle, trusted=trusted, tsa_roots=[pki.root_cert])
+    assert passed.verdict == "VERIFIED"
+    assert passed.checks[-1].name == "timestamps" and passed.checks[-1].status == "PASS"
+    token = passed.timestamps[0]
+    assert token.file == "provenance/timestamp-1.tsr" and token.gen_time
+    assert token.embedded_chain  # reported from the token, never trusted
+
+    unrooted = verify_bundle(bundle, trusted=trusted)
+    assert unrooted.checks[-1].status == "SKIP"
+    assert "--tsa-root" in unrooted.checks[-1].detail
+    assert unrooted.verdict == "VERIFIED"  # a token nobody could check never counts as PASS
+
+    stranger = make_pki(root_name="someone else's root")
+    wrong_root = verify_bundle(bundle, trusted=trusted, tsa_roots=[stranger.root_cert])
+    assert wrong_root.verdict == "FAILED"
+    assert wrong_root.checks[-1].problems[0].file == "provenance/timestamp-1.tsr"
+
+    root_file = tmp_path / "root.pem"
+    root_file.write_bytes(pki.root_pem)
+    cli = run_cli("verify", str(bundle), "--trusted-key", signer.fingerprint,
+                  "--tsa-root", str(root_file))
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "timestamp-1.tsr: PASS" in cli.stdout
+
+    # A token over other bytes (the signature of another capture) fails on its imprint.
+    other = capture(sample_site.article_url, store=store, settings=PAGE_ONLY, signer=signer,
+                    tsa_urls=[])
+    tsr = bundle / "provenance/timestamp-1.tsr"
+    (other.bundle / "provenance/timestamp-1.tsr").write_bytes(tsr.read_bytes())
+    (other.bundle / "provenance/timestamp-1.tsq").write_bytes(
+        (bundle / "provenance/timestamp-1.tsq").read_bytes())
+    moved = verify_bundle(other.bundle, trusted=trusted, tsa_roots=[pki.root_cert])
+    assert moved.verdict == "FAILED"
+    assert moved.timestamps[0].status == "FAIL"
+    no_root_moved = verify_bundle(other.bundle, trusted=trusted)
+    assert no_root_moved.timestamps[0].status == "FAIL"  # imprint mismatch needs no root

@@ -378,13 +378,18 @@ def verify_command(
     trusted_key: Annotated[list[str] | None, typer.Option(
         "--trusted-key", help="Trust this signer for this run: a SHA256: fingerprint, or a "
         ".pub or allowed_signers file (repeatable).")] = None,
+    tsa_root: Annotated[list[Path] | None, typer.Option(
+        "--tsa-root", help="PEM root certificate(s) you trust for RFC 3161 tokens "
+        "(repeatable; default 'tsa_roots' in config.toml).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")]
         = False,
 ) -> None:
-    """Check a bundle offline: signature, signer, files, WARC records, record references."""
+    """Check a bundle offline: signature, signer, files, WARC records, references, timestamps."""
+    from provenance.timestamps import load_roots
     from provenance.verify import verify_bundle
 
-    report = verify_bundle(bundle, trusted=tuple(trusted_key or ()))
+    roots = load_roots(tsa_root if tsa_root else load_config().tsa_roots)
+    report = verify_bundle(bundle, trusted=tuple(trusted_key or ()), tsa_roots=roots)
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:
@@ -401,6 +406,12 @@ def verify_command(
                     f"record {problem.record_id}" if problem.record_id else "",
                     f"@{problem.offset}" if problem.offset is not None else "") if part)
                 table.add_row("", "", f"  {escape(where)}: {escape(problem.message)}")
+        for token in report.timestamps:
+            chain = f"; chain in token (not trusted): {' < '.join(token.embedded_chain)}" \
+                if token.embedded_chain else ""
+            table_line = (f"  {token.file}: {token.status} {token.gen_time or ''} "
+                          f"{token.tsa_name or ''}: {token.detail}{chain}")
+            table.add_row("", "", escape(table_line))
         console.print(table)
         verdicts = {
             "VERIFIED": "[bold green]VERIFIED[/]: intact and signed by a trusted key",

@@ -36,6 +36,8 @@ def parse_manifest(raw: bytes) -> Manifest:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BundleFormatError(f"manifest is not JSON: {error}") from None
+    except RecursionError:
+        raise BundleFormatError("manifest is nested too deeply to be a manifest") from None
     try:
         return Manifest.model_validate(data)
     except ValidationError as error:

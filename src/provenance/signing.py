@@ -640,3 +640,12 @@ def verify_message(
         namespace=parsed.namespace,
         hash_alg=parsed.hash_alg,
     )
+
+
+def verify_raw(public_key: PublicKey, message: bytes, signature: bytes) -> bool:
+    """Check a plain Ed25519 signature (RFC 8032 section 5.1.7) over ``message``."""
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True

@@ -13,6 +13,7 @@ without being opened.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -21,20 +22,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.exceptions import InvalidSignature
+import rfc8785
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from provenance.errors import BundleFormatError, SignatureInvalidError, UsageError
 from provenance.hashing import hash_file
 from provenance.keys import TrustStore, load_trusted
 from provenance.manifest import MAX_MANIFEST_BYTES, parse_manifest
-from provenance.models import Manifest, WarcLocation
-from provenance.signing import SIGNATURE_NAMESPACE, VerifiedSignature, verify_message
+from provenance.models import BundleFile, Manifest, WarcLocation
+from provenance.signing import (
+    SIGNATURE_NAMESPACE,
+    VerifiedSignature,
+    verify_message,
+    verify_raw,
+)
 from provenance.storage import (
     MANIFEST_PATH,
     RAW_SIGNATURE_PATH,
     SIGNATURE_PATH,
 )
+from provenance.timestamps import list_tokens, verify_timestamp
+from provenance.timeutil import rfc3339
 from provenance.warcscan import ScannedRecord, ScanResult, scan_warc
 
 CheckStatus = Literal["PASS", "FAIL", "SKIP", "UNTRUSTED"]
@@ -76,25 +85,39 @@ class Check(_ReportModel):
     problems: list[Problem] = []
 
 
+class TokenReport(_ReportModel):
+    """One RFC 3161 token over the signature, as checked."""
+
+    file: str
+    status: Literal["PASS", "FAIL", "SKIP"]
+    detail: str
+    gen_time: str | None = None
+    tsa_name: str | None = None
+    embedded_chain: list[str] = []
+
+
 class VerificationReport(_ReportModel):
     bundle: str
     capture_id: str | None
     signer: str | None
     verdict: Verdict
     checks: list[Check]
+    timestamps: list[TokenReport] = []
 
     @property
     def ok(self) -> bool:
         return self.verdict == "VERIFIED"
 
 
+# RFC 3161 tokens over the signature and their requests (provenance.timestamps): added after
+# signing, so never listed; checked by _check_timestamps.
+_TIMESTAMP_FILE = re.compile(r"provenance/timestamp-[1-9][0-9]{0,8}\.ts[rq]")
+
+
 def _is_unlisted_allowed(path: str) -> bool:
     """Files that cannot be listed in the manifest they accompany."""
-    if path in (MANIFEST_PATH, SIGNATURE_PATH, RAW_SIGNATURE_PATH):
-        return True
-    name = path.removeprefix("provenance/")
-    return name != path and "/" not in name and name.startswith("timestamp-") \
-        and name.endswith(".tsr")
+    return path in (MANIFEST_PATH, SIGNATURE_PATH, RAW_SIGNATURE_PATH) or \
+        _TIMESTAMP_FILE.fullmatch(path) is not None
 
 
 def _is_safe_relative(path: str) -> bool:
@@ -111,6 +134,7 @@ def _kind(root: Path, relative: str) -> PathKind:
     """What ``relative`` is, looking at every component without following any link."""
     current = root
     parts = relative.split("/")
+    mode = 0
     for index, part in enumerate(parts):
         current = current / part
         try:
@@ -121,10 +145,9 @@ def _kind(root: Path, relative: str) -> PathKind:
             raise BundleFormatError(f"{current}: cannot inspect: {error.strerror}") from None
         if stat.S_ISLNK(mode):
             return "link"
-        last = index == len(parts) - 1
-        if not (stat.S_ISREG(mode) if last else stat.S_ISDIR(mode)):
-            return "missing" if not last and not stat.S_ISDIR(mode) else "other"
-    return "file"
+        if index < len(parts) - 1 and not stat.S_ISDIR(mode):
+            return "missing"  # a file where a directory should be: nothing is below it
+    return "file" if stat.S_ISREG(mode) else "other"
 
 
 @dataclass
@@ -174,6 +197,7 @@ class _Context:
     manifest: Manifest | None
     manifest_problem: str | None
     tree: _Tree
+    noncanonical: bool = False
 
 
 def _read_bundle(root: Path) -> _Context:
@@ -194,9 +218,26 @@ def _read_bundle(root: Path) -> _Context:
     if len(raw) > MAX_MANIFEST_BYTES:
         return _Context(root, None, None, "manifest is implausibly large", tree)
     try:
-        return _Context(root, raw, parse_manifest(raw), None, tree)
+        manifest = parse_manifest(raw)
     except BundleFormatError as error:
         return _Context(root, raw, None, str(error), tree)
+    except RecursionError:
+        return _Context(root, raw, None, "manifest is not JSON: nested too deeply", tree)
+    if not _is_canonical(raw):
+        return _Context(root, raw, manifest, None, tree, noncanonical=True)
+    return _Context(root, raw, manifest, None, tree)
+
+
+def _is_canonical(raw: bytes) -> bool:
+    """Whether ``raw`` is exactly its RFC 8785 form: one spelling per manifest.
+
+    Signed bytes that are not canonical (duplicate keys, other escapes or whitespace) may read
+    differently in other JSON parsers; our writer only ever emits the canonical form.
+    """
+    try:
+        return bytes(rfc8785.dumps(json.loads(raw))) == raw
+    except (ValueError, RecursionError):  # rfc8785.CanonicalizationError is a ValueError
+        return False
 
 
 def _fail(name: str, detail: str, *problems: Problem) -> Check:
@@ -207,7 +248,7 @@ def _fail(name: str, detail: str, *problems: Problem) -> Check:
 def _signature_file(context: _Context, path: str, limit: int) -> bytes | Problem:
     kind = _kind(context.root, path)
     if kind == "missing":
-        return Problem(message="no signature", file=path)
+        return Problem(message="is missing", file=path)
     if kind == "link":
         return Problem(message="is a symbolic link; verify does not follow links", file=path)
     if kind == "other":
@@ -229,9 +270,7 @@ def _raw_signature_problem(context: _Context, raw: bytes,
     if len(data) != RAW_SIGNATURE_BYTES:
         return Problem(message=f"is {len(data)} bytes, not a {RAW_SIGNATURE_BYTES}-byte "
                        "Ed25519 signature", file=RAW_SIGNATURE_PATH)
-    try:
-        verified.public_key.verify(data, raw)
-    except InvalidSignature:
+    if not verify_raw(verified.public_key, raw, data):
         return Problem(message=f"does not verify over the manifest bytes with the key of "
                        f"{verified.fingerprint}", file=RAW_SIGNATURE_PATH)
     return None
@@ -297,7 +336,7 @@ def _hash(root: Path, path: str) -> tuple[int, str]:
 def _check_files(context: _Context, manifest: Manifest,
                  scans: dict[str, ScanResult]) -> Check:
     problems: list[Problem] = []
-    listed = {}
+    listed: dict[str, BundleFile] = {}
     for entry in manifest.files:
         if entry.path in listed:
             problems.append(Problem(message="listed more than once", file=entry.path))
@@ -352,8 +391,8 @@ def _check_records(scans: dict[str, ScanResult], unchecked: list[str]) -> Check:
             problems.append(Problem(message="WARC file holds no records", file=path))
     if problems:
         return Check(name="records", status="FAIL",
-                     detail=f"{len(problems)} record problem(s) in "
-                            f"{len(scans) + len(unchecked)} WARC file(s)",
+                     detail=f"{len(problems)} record problem(s) among {count} record(s) "
+                            f"in {len(scans) + len(unchecked)} WARC file(s)",
                      problems=problems[:MAX_PROBLEMS_PER_CHECK])
     return Check(name="records", status="PASS",
                  detail=f"{count} record(s): block and payload digests match, none truncated")
@@ -418,8 +457,52 @@ def _scan(root: Path, path: str) -> ScanResult:
         raise BundleFormatError(f"{root / path}: cannot read: {error.strerror}") from None
 
 
+def _check_timestamps(context: _Context,
+                      roots: Sequence[x509.Certificate]) -> tuple[Check | None, list[TokenReport]]:
+    """Every ``provenance/timestamp-<n>.tsr`` covers the signature file's exact bytes.
+
+    RFC 3161 section 2.4.2: the imprint, the nonce from the stored request, the TSA's
+    signature and chain up to a root the user trusts (never one found in the bundle).
+    """
+    tokens = list_tokens(context.root)
+    if not tokens:
+        return None, []
+    signature = _signature_file(context, SIGNATURE_PATH, MAX_SIGNATURE_BYTES)
+    if isinstance(signature, Problem):
+        return Check(name="timestamps", status="SKIP",
+                     detail="no readable signature for the tokens to cover"), []
+    reports: list[TokenReport] = []
+    problems: list[Problem] = []
+    for tsr, tsq in tokens:
+        relative = tsr.relative_to(context.root).as_posix()
+        try:
+            response = _read_at_most(tsr, MAX_SIGNATURE_BYTES)
+            request = _read_at_most(tsq, MAX_SIGNATURE_BYTES) if tsq is not None else None
+        except OSError as error:
+            raise BundleFormatError(f"{relative}: cannot read: {error.strerror}") from None
+        result = verify_timestamp(request, response, signature, roots)
+        reports.append(TokenReport(
+            file=relative, status=result.status, detail=_printable(result.detail),
+            gen_time=rfc3339(result.gen_time, micros=False) if result.gen_time else None,
+            tsa_name=_printable(result.tsa_name) if result.tsa_name else None,
+            embedded_chain=[_printable(s) for s in result.embedded_chain_subjects]))
+        if result.status == "FAIL":
+            problems.append(Problem(message=_printable(result.detail), file=relative))
+    summary = "; ".join(
+        f"{r.file.removeprefix('provenance/')} {r.status}"
+        + (f" {r.gen_time} by {r.tsa_name}" if r.gen_time else "") for r in reports)
+    statuses = {r.status for r in reports}
+    if "FAIL" in statuses:
+        return Check(name="timestamps", status="FAIL", detail=summary, problems=problems), reports
+    if "PASS" in statuses:
+        return Check(name="timestamps", status="PASS", detail=summary), reports
+    return Check(name="timestamps", status="SKIP",
+                 detail=f"{summary}: no trusted TSA root configured (pass --tsa-root)"), reports
+
+
 def verify_bundle(root: Path, *, trusted: Sequence[str] = (),
-                  trust: TrustStore | None = None) -> VerificationReport:
+                  trust: TrustStore | None = None,
+                  tsa_roots: Sequence[x509.Certificate] = ()) -> VerificationReport:
     """Verify a bundle directory; raise only when ``root`` is not a bundle at all.
 
     ``UsageError``: not a bundle, or a bad ``trusted`` item; ``BundleFormatError``: a file
@@ -437,6 +520,10 @@ def verify_bundle(root: Path, *, trusted: Sequence[str] = (),
         for name in ("files", "records", "resources"):
             checks.append(Check(name=name, status="SKIP", detail="manifest unreadable"))
     else:
+        if context.noncanonical:
+            reason = "manifest bytes are not RFC 8785 canonical JSON"
+            checks.append(Check(name="manifest", status="FAIL", detail=reason,
+                                problems=[Problem(message=reason, file=MANIFEST_PATH)]))
         scans: dict[str, ScanResult] = {}
         unchecked: list[str] = []
         for entry in manifest.files:
@@ -450,9 +537,14 @@ def verify_bundle(root: Path, *, trusted: Sequence[str] = (),
         checks.append(_check_files(context, manifest, scans))
         checks.append(_check_records(scans, unchecked))
         checks.append(_check_resources(manifest, scans))
-    statuses = {check.status for check in checks}
-    verdict: Verdict = "FAILED" if "FAIL" in statuses else (
-        "UNTRUSTED" if "UNTRUSTED" in statuses or "SKIP" in statuses else "VERIFIED")
+    stamp_check, tokens = _check_timestamps(context, tsa_roots)
+    if stamp_check is not None:
+        checks.append(stamp_check)
+    # A timestamp nobody could check (no trusted TSA root) is reported, not counted against
+    # the bundle: the signature and content checks stand on their own.
+    blocking = [c.status for c in checks if not (c.name == "timestamps" and c.status == "SKIP")]
+    verdict: Verdict = "FAILED" if "FAIL" in blocking else (
+        "UNTRUSTED" if "UNTRUSTED" in blocking or "SKIP" in blocking else "VERIFIED")
     return VerificationReport(
         bundle=str(root), capture_id=manifest.capture_id if manifest else None,
-        signer=fingerprint, verdict=verdict, checks=checks)
+        signer=fingerprint, verdict=verdict, checks=checks, timestamps=tokens)

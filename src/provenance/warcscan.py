@@ -31,6 +31,7 @@ READ_SIZE = 1 << 20
 INFLATE_LIMIT = 1 << 20
 MAX_HEADER_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+WARC_MAGIC = b"WARC/"
 #: RFC 1952 section 2.3.1: ID1 ID2 CM, with CM 8 (deflate), the only method defined.
 MEMBER_MAGIC = b"\x1f\x8b\x08"
 #: After a damaged member, at most this many candidate member starts are tried ...
@@ -154,6 +155,8 @@ class _RecordParser:
     def _feed_header(self, view: memoryview) -> memoryview:
         start = max(0, len(self.header) - 3)
         self.header.extend(view)
+        if not self.header.startswith(WARC_MAGIC[: len(self.header)]):
+            raise _MalformedError("not a WARC record (no WARC/ version line)")
         end = self.header.find(b"\r\n\r\n", start)
         if end < 0:
             if len(self.header) > MAX_HEADER_BYTES:
@@ -256,9 +259,9 @@ class _Members:
                 out = self.inflater.decompress(data, INFLATE_LIMIT)
                 self.parser.feed(out)
             except zlib.error as error:
-                return self._fail(f"gzip data corrupt: {error}")
+                return self.fail(f"gzip data corrupt: {error}")
             except _MalformedError as error:
-                return self._fail(str(error))
+                return self.fail(str(error))
             if self.inflater.eof:
                 rest = self.inflater.unused_data
                 self.position += len(data) - len(rest)
@@ -278,17 +281,19 @@ class _Members:
             if not data and len(out) < INFLATE_LIMIT:
                 return True
 
-    def _fail(self, message: str) -> bool:
+    def fail(self, message: str) -> bool:
         self.record.problems.append(message)
         self.failed = self.record
         return False
 
     def end_of_file(self) -> None:
-        """The file ended; a member begun but not finished is a truncation."""
+        """The file ended: a member begun but not finished is truncated, or damaged.
+
+        A damaged header can make a member seem to run on to the end of the file; the caller
+        looks for later members either way.
+        """
         if self.position > self.member_start or self.parser.seen_any:
-            self.record.length = self.position - self.member_start
-            self.record.problems.append("gzip member is incomplete (file truncated)")
-            self.records.append(self.record)
+            self.fail("gzip member is incomplete (file truncated, or the member is damaged)")
 
 
 def _chunks(stream: BinaryIO) -> Callable[[], bytes]:
@@ -313,7 +318,7 @@ def _next_magic(stream: BinaryIO, start: int) -> int | None:
 
 def _recover(stream: BinaryIO, members: _Members, size: int,
              records: list[ScannedRecord]) -> None:
-    """After an unreadable member, carry on from the next member that inflates cleanly.
+    """After an unreadable or unfinished member, carry on from the next one that inflates.
 
     A candidate start (the gzip magic) is accepted only when at least one whole member
     inflates from it with its CRC-32 and size intact, so magic bytes that happen to occur
@@ -339,7 +344,7 @@ def _recover(stream: BinaryIO, members: _Members, size: int,
                     break
             if trial.complete:
                 if readable:
-                    trial.end_of_file()
+                    trial.end_of_file()  # may leave a failed (truncated) member to recover from
                 accepted = trial
             else:
                 budget -= trial.position - start + READ_SIZE
@@ -363,18 +368,21 @@ def scan_warc(path: Path) -> ScanResult:
     with path.open("rb") as stream:
         first = stream.read(len(GZIP_MAGIC))
         stream.seek(0)
-        members = _Members(0, records) if first == GZIP_MAGIC else None
-        if members is None:
-            problems.append("not a gzip-compressed WARC file")
-        readable = members is not None
+        members = _Members(0, records)
+        readable = first == GZIP_MAGIC
+        if first and not readable:
+            members.fail("not a gzip member: no gzip magic bytes at this offset")
         for chunk in iter(_chunks(stream), b""):
             file_hash.update(chunk)
             size += len(chunk)
-            if readable and members is not None:
-                readable = members.feed(chunk)
-        if members is not None:
             if readable:
-                members.end_of_file()
-            else:
-                _recover(stream, members, size, records)
+                readable = members.feed(chunk)
+        if readable:
+            members.end_of_file()
+        if members.failed is not None:
+            _recover(stream, members, size, records)
+    if not size:
+        problems.append("empty file, not a WARC")
+    elif first != GZIP_MAGIC and all(record.problems for record in records):
+        problems.append("not a gzip-compressed WARC file")
     return ScanResult(path, size, "sha256:" + file_hash.hexdigest(), records, problems)
