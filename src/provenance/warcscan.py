@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
 import re
 import zlib
 from collections.abc import Callable
@@ -359,9 +360,44 @@ def _recover(stream: BinaryIO, members: _Members, size: int,
         failed = accepted.failed
 
 
+class _BackgroundHash:
+    """The whole-file sha256, computed on a second thread while this one inflates and parses.
+
+    hashlib and zlib release the GIL on large buffers, so on two cores the file hash costs
+    almost nothing extra. Each update waits for the previous one: order is kept and at most
+    two chunks are in flight, so memory stays constant.
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc-hash")
+        self._pending: Future[None] | None = None
+
+    def update(self, chunk: bytes) -> None:
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._worker.submit(self._hash.update, chunk)
+
+    def hexdigest(self) -> str:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True)
+
+
 def scan_warc(path: Path) -> ScanResult:
     """Read ``path`` once; return its size, sha256 and every record's findings."""
-    file_hash = hashlib.sha256()
+    file_hash = _BackgroundHash()
+    try:
+        return _scan(path, file_hash)
+    finally:
+        file_hash.close()
+
+
+def _scan(path: Path, file_hash: _BackgroundHash) -> ScanResult:
     records: list[ScannedRecord] = []
     problems: list[str] = []
     size = 0
