@@ -160,13 +160,7 @@ def make_signer() -> Any:
     from provenance import signing
     from provenance.capture.pipeline import SigningIdentity
 
-    key = signing.generate_private_key()
-    return SigningIdentity(
-        fingerprint=signing.fingerprint(key.public_key()),
-        public_key=signing.public_key_openssh(key.public_key()),
-        namespace=signing.SIGNATURE_NAMESPACE,
-        sign=lambda message: signing.sign_message(key, message),
-    )
+    return SigningIdentity.from_key(signing.generate_private_key())
 
 
 def build_bundle(url: str, store: Path, signer: Any, expected_sources: int) -> Path:

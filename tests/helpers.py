@@ -18,14 +18,7 @@ BIN = Path(sys.executable).parent
 
 def make_signer() -> tuple[SigningIdentity, signing.PrivateKey]:
     key = signing.generate_private_key()
-    identity = SigningIdentity(
-        fingerprint=signing.fingerprint(key.public_key()),
-        public_key=signing.public_key_openssh(key.public_key()),
-        namespace=signing.SIGNATURE_NAMESPACE,
-        sign=lambda message: signing.sign_message(key, message),
-        sign_raw=lambda message: signing.raw_signature(key, message),
-    )
-    return identity, key
+    return SigningIdentity.from_key(key), key
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None,

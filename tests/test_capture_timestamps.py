@@ -18,7 +18,8 @@ PAGE_ONLY = CaptureSettings(links="none", requisites=False)
 def test_capture_with_two_tsas_stores_tokens(sample_site: SampleSite, store: Path,
                                              tmp_path: Path) -> None:
     signer, _key = make_signer()
-    with serve_builtin_tsa() as builtin, serve_openssl_tsa(tmp_path / "ossl") as ossl:
+    second = make_pki(root_name="second operator root", tsa_name="second operator TSA")
+    with serve_builtin_tsa() as builtin, serve_openssl_tsa(tmp_path / "ossl", second) as ossl:
         result = capture(sample_site.article_url, store=store, settings=PAGE_ONLY,
                          signer=signer, tsa_urls=[builtin.url, ossl.url])
         sent_by_openssl = ossl.responses[0]
@@ -38,6 +39,13 @@ def test_capture_with_two_tsas_stores_tokens(sample_site: SampleSite, store: Pat
         capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "Verification: OK" in check.stdout
+    # Two TSAs, one root given: the token that can be judged passes, the other is SKIP.
+    from provenance.verify import verify_bundle
+
+    report = verify_bundle(bundle, trusted=[signer.fingerprint],
+                           tsa_roots=[builtin.pki.root_cert])
+    assert [t.status for t in report.timestamps] == ["PASS", "SKIP"]
+    assert report.verdict == "VERIFIED"
 
 
 def test_unreachable_tsa_keeps_the_signed_capture(sample_site: SampleSite,
@@ -117,7 +125,11 @@ def test_verify_checks_tokens(sample_site: SampleSite, store: Path, tmp_path: Pa
     assert unrooted.verdict == "VERIFIED"  # a token nobody could check never counts as PASS
 
     stranger = make_pki(root_name="someone else's root")
-    wrong_root = verify_bundle(bundle, trusted=trusted, tsa_roots=[stranger.root_cert])
+    unrelated = verify_bundle(bundle, trusted=trusted, tsa_roots=[stranger.root_cert])
+    assert unrelated.checks[-1].status == "SKIP"  # another TSA's root cannot judge it
+
+    impostor = make_pki()  # the same root name as the TSA's, another key
+    wrong_root = verify_bundle(bundle, trusted=trusted, tsa_roots=[impostor.root_cert])
     assert wrong_root.verdict == "FAILED"
     assert wrong_root.checks[-1].problems[0].file == "provenance/timestamp-1.tsr"
 

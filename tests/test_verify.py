@@ -263,9 +263,11 @@ def test_trust_from_files_and_config(bundle: Path, pristine: Pristine, tmp_path:
     assert verify_bundle(bundle, trust=TrustStore()).verdict == "UNTRUSTED"
 
 
-def test_plain_signature_file_is_optional(bundle: Path, pristine: Pristine) -> None:
-    (bundle / RAW_SIGNATURE_PATH).unlink(missing_ok=True)
-    assert verify(bundle, pristine.fingerprint).verdict == "VERIFIED"
+def test_plain_signature_file_is_required(bundle: Path, pristine: Pristine) -> None:
+    (bundle / RAW_SIGNATURE_PATH).unlink()
+    report = verify(bundle, pristine.fingerprint)
+    assert report.verdict == "FAILED"
+    assert RAW_SIGNATURE_PATH in named(report)
 
 
 # --------------------------------------------------------------------------- random flips

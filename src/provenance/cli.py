@@ -105,9 +105,14 @@ def _event_line(event: ResourceDone, styled: bool) -> str:
     status = str(event.status) if event.status is not None else "---"
     size = f"{event.size:,} B" if event.size is not None else ""
     outcome = event.outcome if not event.reason else f"{event.outcome}: {event.reason}"
+    http_error = event.status is not None and event.status >= 400
+    if http_error:
+        # Recorded faithfully, but the server said no: say so, as the summary will.
+        outcome = f"recorded, HTTP {event.status} error"
     if not styled:
         return f"{event.role:<13} {status:>3} {size:>12}  {event.url}  ({outcome})"
-    colour = {"captured": "green", "truncated": "yellow"}.get(event.outcome, "red")
+    colour = "red" if http_error else {"captured": "green", "truncated": "yellow"}.get(
+        event.outcome, "red")
     return (f"[dim]{event.role:<13}[/] {status:>3} {size:>12}  {escape(event.url)}  "
             f"[{colour}]{escape(outcome)}[/]")
 
@@ -174,22 +179,15 @@ def _prompt_passphrase(purpose: str, *, confirm: bool = False) -> bytes | None:
         if confirm:
             return None
         raise SigningKeyError(
-            f"{purpose} needs a passphrase", remedy="set PROVENANCE_KEY_PASSPHRASE or run "
-            "on a terminal")
+            f"no passphrase available ({purpose.lower()})",
+            remedy="set PROVENANCE_KEY_PASSPHRASE or run on a terminal")
     text: str = typer.prompt(purpose, hide_input=True, confirmation_prompt=confirm,
                              default="" if confirm else None, show_default=False, err=True)
     return text.encode("utf-8") or None
 
 
 def _identity(loaded: keystore.LoadedKey) -> SigningIdentity:
-    private_key = loaded.private_key
-    return SigningIdentity(
-        fingerprint=loaded.fingerprint,
-        public_key=signing.public_key_openssh(loaded.public_key),
-        namespace=signing.SIGNATURE_NAMESPACE,
-        sign=lambda message: signing.sign_message(private_key, message),
-        sign_raw=lambda message: signing.raw_signature(private_key, message),
-    )
+    return SigningIdentity.from_key(loaded.private_key)
 
 
 def _signing_identity(key_file: Path | None, quiet: bool) -> SigningIdentity:
@@ -443,7 +441,8 @@ def keys_generate(
     if passphrase and not secret:
         raise UsageError("--passphrase given but the passphrase is empty")
     info = keystore.generate_key(name, passphrase=secret, key_file=key_file, overwrite=force)
-    keystore.trust_key(info.public_key, info.name)
+    # Your own keys are trusted by your verifications; name them as the file is named.
+    keystore.trust_key(info.public_key, key_file.name if key_file is not None else info.name)
     typer.echo(f"{info.fingerprint}")
     typer.echo(f"private key: {info.private_path}", err=True)
     typer.echo(f"public key:  {info.public_path}", err=True)
@@ -503,7 +502,16 @@ def keys_trust(
     principal: Annotated[str, typer.Option(help="Who this key belongs to.")],
 ) -> None:
     """Add a signer's public key to your trusted keys (allowed_signers)."""
-    pub = signing.public_key_from_openssh(public_key.read_text(encoding="utf-8").strip())
+    try:
+        text = public_key.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise UsageError(f"{public_key}: not a public key file (binary data)") from None
+    if "PRIVATE KEY" in text:
+        raise UsageError(f"{public_key} is a private key; give its .pub file")
+    try:
+        pub = signing.public_key_from_openssh(text)
+    except ProvenanceError as error:
+        raise UsageError(f"{public_key}: {error}") from None
     line = keystore.trust_key(pub, principal)
     typer.echo(line)
 

@@ -34,7 +34,7 @@ def _chains(manifest: Manifest) -> list[list[Resource]]:
     targets = {r.location for r in manifest.resources if r.location}
     chains = []
     for resource in manifest.resources:
-        if resource.url in targets and resource.role != "article":
+        if resource.url in targets:
             continue  # reached through a redirect; part of an earlier chain
         chain = [resource]
         seen = {resource.url}

@@ -552,6 +552,9 @@ def verify_timestamp(request_der: bytes | None, response_der: bytes, data: bytes
         token_nonce = info.nonce
         policy = info.policy.dotted_string
         signer, certificates = _embedded_certificates(response)
+        issuers = {c.issuer.public_bytes() for c in certificates}
+        if signer is not None:
+            issuers.add(signer.issuer.public_bytes())
         known: dict[str, Any] = {
             "gen_time": _utc(info.gen_time),
             "tsa_name": _tsa_name(response, signer),
@@ -598,6 +601,14 @@ def verify_timestamp(request_der: bytes | None, response_der: bytes, data: bytes
 
     if not trusted:
         return TimestampCheck(status="SKIP", detail=NO_ROOT_DETAIL, **known)
+    # A token from a TSA none of whose embedded certificates was issued by a configured root
+    # is one this verifier cannot judge (a second TSA whose root the user did not give), not
+    # a forgery: SKIP, as with no root at all. A chain that does lead to a configured root
+    # must then verify, or it FAILs.
+    if issuers and not issuers & {root.subject.public_bytes() for root in trusted}:
+        return TimestampCheck(status="SKIP", detail="none of the configured TSA roots issued "
+                              "this token's certificates (pass its root with --tsa-root)",
+                              **known)
 
     builder = rfc3161_client.VerifierBuilder()
     for root in trusted:

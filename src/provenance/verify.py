@@ -262,8 +262,8 @@ def _signature_file(context: _Context, path: str, limit: int) -> bytes | Problem
 def _raw_signature_problem(context: _Context, raw: bytes,
                            verified: VerifiedSignature) -> Problem | None:
     """The optional plain Ed25519 signature (for openssl) must agree with the SSHSIG."""
-    if _kind(context.root, RAW_SIGNATURE_PATH) == "missing":
-        return None
+    # Every signed bundle carries both signatures (README, "The bundle"); a missing one is a
+    # deleted file, not an option.
     data = _signature_file(context, RAW_SIGNATURE_PATH, RAW_SIGNATURE_BYTES)
     if isinstance(data, Problem):
         return data

@@ -19,10 +19,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from concurrent.futures import Future, ThreadPoolExecutor
 import re
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO

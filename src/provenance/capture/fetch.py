@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import socket
 import ssl
 import tempfile
@@ -277,6 +276,9 @@ class _Receiver:
         if self.keep_entity(content_type):
             self.entity = _spool(self.settings)
 
+    def capped(self) -> bool:
+        return self.truncated == "length"
+
     def close(self) -> None:
         self.raw_body.close()
         if self.entity is not None:
@@ -443,7 +445,15 @@ async def _receive(
                     return _timeout(receiver,
                                     f"total time limit of {settings.total_timeout:g}s hit")
                 return _timeout(receiver, f"read timed out after {settings.read_timeout:g}s")
-            conn.receive_data(receiver.take(data) if data else b"")
+            if not data:
+                conn.receive_data(b"")  # EOF: h11 decides whether the message was complete
+                continue
+            kept = receiver.take(data)
+            if kept:
+                conn.receive_data(kept)
+            elif receiver.capped():
+                # The cap cut this read entirely; feeding h11 nothing would read as EOF.
+                return f"response larger than the {settings.max_bytes}-byte cap; kept the prefix"
             continue
         if isinstance(event, h11.Response):
             receiver.on_response(event)
@@ -460,8 +470,3 @@ def _timeout(receiver: _Receiver, message: str) -> str:
     receiver.truncated = "time"
     return message
 
-
-def is_public_address(address: str) -> bool:
-    """True for globally routable unicast addresses (used by the address guard)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return bool(ip.is_global) and not ip.is_multicast

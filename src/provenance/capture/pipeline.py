@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 from cryptography import x509
 
-from provenance import __version__
+from provenance import __version__, signing
 from provenance.capture.content import UnsupportedEncodingError, decoded_prefix
 from provenance.capture.events import Observer, PhaseStarted, ResourceDone, ignore
 from provenance.capture.extract import ArticleExtraction, css_references, extract_article
@@ -87,16 +87,16 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PARSED_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/css"})
 HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 MAX_CSS_DEPTH = 3
-DEPENDENCIES = ("warcio", "h11", "cryptography", "pydantic", "rfc8785", "trafilatura", "lxml",
-                "tinycss2", "typer", "rich")
+DEPENDENCIES = ("warcio", "h11", "cryptography", "bcrypt", "pydantic", "rfc8785",
+                "rfc3161-client", "asn1crypto", "trafilatura", "lxml", "lxml_html_clean",
+                "tinycss2", "charset-normalizer", "platformdirs", "typer", "rich")
 
 
 class SigningIdentity:
     """Whoever signs the manifest: a fingerprint, a public key line and a signing function."""
 
     def __init__(self, fingerprint: str, public_key: str, namespace: str,
-                 sign: Callable[[bytes], bytes],
-                 sign_raw: Callable[[bytes], bytes] | None = None) -> None:
+                 sign: Callable[[bytes], bytes], sign_raw: Callable[[bytes], bytes]) -> None:
         self.fingerprint = fingerprint
         self.public_key = public_key
         self.namespace = namespace
@@ -104,6 +104,18 @@ class SigningIdentity:
         self.sign = sign
         #: plain Ed25519 over the same bytes (``openssl pkeyutl -verify -rawin``)
         self.sign_raw = sign_raw
+
+    @classmethod
+    def from_key(cls, private_key: signing.PrivateKey) -> SigningIdentity:
+        """Sign with an Ed25519 key held in memory (SSHSIG + raw, fixed namespace)."""
+        public = private_key.public_key()
+        return cls(
+            fingerprint=signing.fingerprint(public),
+            public_key=signing.public_key_openssh(public),
+            namespace=signing.SIGNATURE_NAMESPACE,
+            sign=lambda message: signing.sign_message(private_key, message),
+            sign_raw=lambda message: signing.raw_signature(private_key, message),
+        )
 
 
 @dataclass(frozen=True)
@@ -501,8 +513,15 @@ class _Capture:
     def _skip_reason(self, url: str, article_urls: set[str], chosen: set[str],
                      followed: int) -> str | None:
         scheme = scheme_of(url)
-        if scheme not in ("http", "https"):
-            return f"{scheme or 'relative'}: links are not fetched"
+        if scheme in ("http", "https"):
+            try:
+                parse_fetchable(url)
+            except UnfetchableURLError as error:
+                return str(error)
+        elif scheme:
+            return f"{scheme}: links are not fetched"
+        else:
+            return "not a fetchable URL"
         if self.settings.links == "none":
             return "links not followed (--links none)"
         bare = without_fragment(url)
@@ -558,9 +577,14 @@ def _state(article: _ArticleOutcome, links: list[BodyLink],
     if final.status >= 400:
         return "FAILED", f"the article answered HTTP {final.status}"
     failed_links = [link for link in links if link.outcome == "failed"]
+    cut_links = [link for link in links if link.outcome == "captured" and link.reason]
     broken_requisites = [r for r in resources if r.role == "requisite"
                          and r.outcome in ("failed", "truncated")]
     problems = []
+    if final.outcome == "truncated":
+        problems.append(f"the article response was cut short ({final.reason})")
+    if cut_links:
+        problems.append(f"{len(cut_links)} linked source(s) truncated")
     if failed_links:
         problems.append(f"{len(failed_links)} linked source(s) failed")
     if broken_requisites:
@@ -669,8 +693,7 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
     (pending.path / MANIFEST_PATH).write_bytes(raw)
     if signer is not None:
         (pending.path / SIGNATURE_PATH).write_bytes(signer.sign(raw))
-        if signer.sign_raw is not None:
-            (pending.path / RAW_SIGNATURE_PATH).write_bytes(signer.sign_raw(raw))
+        (pending.path / RAW_SIGNATURE_PATH).write_bytes(signer.sign_raw(raw))
     stamps: list[StampOutcome] = []
     if tsa_urls:
         job.observer(PhaseStarted("timestamps", f"asking {len(tsa_urls)} TSA(s)"))

@@ -38,7 +38,7 @@ def parse_fetchable(url: str) -> SplitResult:
         ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError:
         raise UnfetchableURLError(f"invalid URL {url!r}: bad host name") from None
-    if any(c in ascii_host for c in " <>\"{}|\\^`") or any(ord(c) < 33 for c in ascii_host):
+    if any(c in ascii_host for c in " <>\"{}|\\^`%") or any(ord(c) < 33 for c in ascii_host):
         raise UnfetchableURLError(f"invalid URL {url!r}: bad host name")
     netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
     if port is not None:
@@ -56,12 +56,19 @@ def parse_fetchable(url: str) -> SplitResult:
 
 
 def without_fragment(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("#", 1)[0]  # malformed; parse_fetchable will refuse it with a reason
     return urlunsplit(parts._replace(fragment=""))
 
 
 def scheme_of(url: str) -> str:
-    return urlsplit(url).scheme.lower()
+    """The lower-cased scheme, or "" for a URL too malformed to split (e.g. ``http://[::1``)."""
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
 
 
 def first_match(url: str, patterns: tuple[str, ...]) -> str | None:

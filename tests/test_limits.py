@@ -1,0 +1,114 @@
+"""Limits and politeness on real loopback servers: caps, redirects, concurrency, bad links."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from helpers import make_signer, read_record
+from provenance.capture.options import CaptureSettings
+from provenance.capture.pipeline import capture
+from provenance.verify import verify_bundle
+from servers import RawRoute, html, raw, serve
+
+PARAGRAPH = ("The council's own minutes, published after the vote, list every amendment that was "
+             "tabled and withdrawn during the session, and the sources below record each step. ")
+
+
+def article(links: list[str]) -> str:
+    items = "".join(f'<p>{PARAGRAPH}See <a href="{href}">source {n}</a> for details.</p>'
+                    for n, href in enumerate(links))
+    return (f"<!doctype html><html lang='en'><head><title>Limits</title></head><body>"
+            f"<article><h1>Limits</h1><p>{PARAGRAPH * 3}</p>{items}</article></body></html>")
+
+
+def test_size_cap_keeps_prefix_and_marks_truncation(store: Path) -> None:
+    big = b"x" * 300_000
+    routes = {"/a": html(article(["/big"])),
+              "/big": raw(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                          b"Content-Length: 300000\r\n\r\n" + big)}
+    signer, _key = make_signer()
+    with serve(routes) as server:
+        result = capture(f"{server.base_url}/a", store=store, signer=signer,
+                         settings=CaptureSettings(max_bytes=100_000, requisites=False))
+    big_resource = next(r for r in result.manifest.resources if r.url.endswith("/big"))
+    assert big_resource.outcome == "truncated"
+    assert big_resource.reason is not None and "100000-byte cap" in big_resource.reason
+    assert big_resource.response is not None
+    head, block = read_record(result.bundle, big_resource.response)
+    assert b"WARC-Truncated: length" in head
+    assert block.endswith(b"x" * 1000) and len(block.split(b"\r\n\r\n", 1)[1]) == 100_000
+    assert result.manifest.state == "PARTIAL"
+    assert verify_bundle(result.bundle, trusted=[signer.fingerprint]).verdict == "VERIFIED"
+
+
+def test_redirect_cap_and_loop(store: Path) -> None:
+    def hop(target: str) -> RawRoute:
+        return raw(f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n"
+                   .encode())
+
+    routes = {"/a": html(article(["/r1", "/loop1"])), "/r1": hop("/r2"), "/r2": hop("/r3"),
+              "/r3": hop("/end"), "/end": html("<p>end</p>"),
+              "/loop1": hop("/loop2"), "/loop2": hop("/loop1")}
+    with serve(routes) as server:
+        result = capture(f"{server.base_url}/a", store=store,
+                         settings=CaptureSettings(max_redirects=2, requisites=False))
+    reasons = {link.url.rsplit("/", 1)[1]: link.reason for link in result.manifest.links}
+    assert reasons["r1"] == "too many redirects (more than 2)"
+    assert reasons["loop1"] is not None and reasons["loop1"].startswith("redirect loop")
+
+
+def test_user_agent_and_per_host_bound(store: Path) -> None:
+    lock = threading.Lock()
+    state = {"in_flight": 0, "peak": 0}
+    agents: list[str] = []
+    release = threading.Event()
+
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        with lock:
+            state["in_flight"] += 1
+            state["peak"] = max(state["peak"], state["in_flight"])
+            agents.append(handler.headers.get("User-Agent", ""))
+        release.wait(0.15)  # hold the connection so that overlap can be observed
+        with lock:
+            state["in_flight"] -= 1
+        body = b"<p>source</p>"
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                            + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    links = [f"/s{n}" for n in range(12)]
+    routes = {"/a": html(article(links)), **{link: slow for link in links}}
+    with serve(routes) as server:
+        result = capture(f"{server.base_url}/a", store=store,
+                         settings=CaptureSettings(per_host=3, requisites=False,
+                                                  user_agent="evidence-bot/1 (test)"))
+    assert result.manifest.state == "COMPLETE"
+    assert len(agents) == 12 and set(agents) == {"evidence-bot/1 (test)"}
+    assert 1 < state["peak"] <= 3  # concurrent, and never more than --per-host allows
+
+
+def test_malformed_link_is_skipped_not_fatal(store: Path) -> None:
+    routes = {"/a": html(article(["http://[::1", "http://ok.invalid:99999/x", "https://%zz/", "/fine"])),
+              "/fine": html("<p>fine</p>")}
+    with serve(routes) as server:
+        result = capture(f"{server.base_url}/a", store=store,
+                         settings=CaptureSettings(requisites=False))
+    outcomes = {link.url: (link.outcome, link.reason) for link in result.manifest.links}
+    assert outcomes["http://[::1"][0] == "skipped"
+    assert outcomes["http://ok.invalid:99999/x"][0] == "skipped"
+    assert outcomes["https://%zz/"][0] == "skipped"  # refused before any DNS lookup
+    assert outcomes[f"{server.base_url}/fine"] == ("captured", None)
+    assert result.manifest.state == "COMPLETE"
+
+
+def test_article_cut_short_is_partial(store: Path) -> None:
+    page = article([]).encode()
+    routes = {"/a": raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                        + str(len(page) + 500).encode() + b"\r\n\r\n" + page)}
+    with serve(routes) as server:
+        result = capture(f"{server.base_url}/a", store=store,
+                         settings=CaptureSettings(requisites=False))
+    assert result.manifest.resources[0].outcome == "truncated"
+    assert result.manifest.state == "PARTIAL"
+    assert "cut short" in (result.manifest.state_reason or "")
