@@ -132,3 +132,35 @@ def test_demo_runs_offline_and_verifies(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "verify:     VERIFIED" in result.stdout
     assert "state:      PARTIAL" in result.stdout
+
+
+def test_live_progress_on_a_terminal(sample_site: SampleSite, tmp_path: Path) -> None:
+    """On a TTY every resource gets its own line as it completes, then the summary table."""
+    import os
+    import pty
+    import sys
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "provenance", "capture", sample_site.article_url,
+         "--archive-dir", str(tmp_path)],
+        stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
+    os.close(terminal)
+    output = bytearray()
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0
+    text = output.decode("utf-8", "replace")
+    assert "\x1b[" in text  # styled for a terminal
+    for path in ("/docs/leaked-budget-memo.pdf", "/static/css/site.css", "/gone/deleted-statement"):
+        assert path in text
+    assert "HTTP 404 error" in text
+    assert "capture id:" in text
