@@ -7,7 +7,6 @@ beside them, in the manifest, in WARC headers and in CLI output.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -52,10 +51,3 @@ def hash_stream(stream: BinaryIO) -> tuple[int, str]:
 def hash_file(path: Path) -> tuple[int, str]:
     with path.open("rb") as stream:
         return hash_stream(stream)
-
-
-def hash_chunks(chunks: Iterable[bytes]) -> tuple[int, str]:
-    digest = RunningDigest()
-    for chunk in chunks:
-        digest.update(chunk)
-    return digest.size, digest.label()

@@ -7,20 +7,14 @@ same second collide with probability 2^-30, and the archive store refuses to ove
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import UTC, datetime
 
 # Crockford's alphabet leaves out I, L, O and U so that ids survive being read aloud or retyped.
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-CAPTURE_ID_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-hjkmnp-tv-z]{6}$")
 
 
 def new_capture_id(started: datetime) -> str:
     stamp = started.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     suffix = "".join(secrets.choice(_ALPHABET) for _ in range(6))
     return f"{stamp}-{suffix}"
-
-
-def is_capture_id(value: str) -> bool:
-    return bool(CAPTURE_ID_PATTERN.match(value))

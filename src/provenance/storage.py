@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,13 +112,6 @@ def open_pending(store: Path, capture_id: str) -> PendingBundle:
         pending.discard()
         raise OperationalError(f"cannot write in {store}: {error.strerror}") from None
     return pending
-
-
-def list_bundle_files(root: Path) -> Iterator[Path]:
-    """Every regular file of a bundle, as paths relative to its root, sorted."""
-    for path in sorted(root.rglob("*")):
-        if path.is_file() or path.is_symlink():
-            yield path.relative_to(root)
 
 
 def describe_files(root: Path, relative_paths: list[str]) -> list[BundleFile]:
