@@ -310,14 +310,23 @@ async def fetch(
     addresses = await resolve(host, port)
     reader, writer, peer_ip = await _connect(host, port, addresses, https, settings,
                                              address_policy, is_user_url)
+    exchange: Exchange | None = None
     try:
-        return await _exchange(url, parts, settings, keep_entity, reader, writer, peer_ip,
-                               started, deadline)
+        exchange = await _exchange(url, parts, settings, keep_entity, reader, writer, peer_ip,
+                                   started, deadline)
     finally:
         writer.close()
-        # The peer may already be gone; the exchange is recorded either way.
-        with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
-            await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
+        try:
+            # The peer may already be gone; the exchange is recorded either way.
+            with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+                await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
+        except BaseException:
+            # Cancelled while closing: the finished exchange will never be returned, so its
+            # spooled files must be closed here.
+            if exchange is not None:
+                exchange.close()
+            raise
+    return exchange
 
 
 async def _connect(
