@@ -9,7 +9,7 @@ from typing import Literal
 from provenance import __version__
 
 DEFAULT_USER_AGENT = (
-    f"provenance/{__version__} (+https://pypi.org/project/provenance/; evidence capture)"
+    f"provenance/{__version__} (web evidence capture)"
 )
 
 
