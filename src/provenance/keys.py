@@ -286,14 +286,14 @@ def _write_new_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> N
             except FileExistsError:
                 raise KeyExistsError(
                     f"'{path}' already exists; refusing to overwrite it",
-                    remedy="choose another name or pass overwrite (--force)",
+                    remedy="choose another --name, or pass --force to replace it",
                 ) from None
             except OSError:
                 # No hard links on this file system: fall back to check-then-rename.
                 if os.path.lexists(path):
                     raise KeyExistsError(
                         f"'{path}' already exists; refusing to overwrite it",
-                        remedy="choose another name or pass overwrite (--force)",
+                        remedy="choose another --name, or pass --force to replace it",
                     ) from None
                 os.replace(tmp, path)
     except OSError as exc:
@@ -314,7 +314,7 @@ def _generate(
             if os.path.lexists(existing):
                 raise KeyExistsError(
                     f"'{existing}' already exists; refusing to overwrite it",
-                    remedy="choose another name or pass overwrite (--force)",
+                    remedy="choose another --name, or pass --force to replace it",
                 )
     if not private_path.parent.is_dir():
         raise SigningKeyError(f"directory '{private_path.parent}' does not exist")
