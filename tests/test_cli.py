@@ -164,3 +164,11 @@ def test_live_progress_on_a_terminal(sample_site: SampleSite, tmp_path: Path) ->
         assert path in text
     assert "HTTP 404 error" in text
     assert "capture id:" in text
+
+
+def test_non_ascii_user_agent_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("capture", "http://127.0.0.1:9/", "--user-agent", "Zoë bot",
+                     "--archive-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "printable ASCII" in result.stderr
+    _one_line_error(result.stderr)

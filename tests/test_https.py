@@ -76,3 +76,13 @@ def test_cli_ca_bundle(tls_site: Server, pki: LoopbackPKI, tmp_path: Path) -> No
     assert cli.returncode == 0, cli.stderr
     summary = json.loads(cli.stdout)
     assert summary["state"] == "COMPLETE"
+
+
+def test_bad_ca_bundle_is_a_usage_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a certificate\n")
+    result = run_cli("capture", "https://127.0.0.1:9/", "--ca-bundle", str(bogus),
+                     "--archive-dir", str(tmp_path / "a"))
+    assert result.returncode == 2
+    assert "not a readable PEM certificate file" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -112,3 +112,16 @@ def test_article_cut_short_is_partial(store: Path) -> None:
     assert result.manifest.resources[0].outcome == "truncated"
     assert result.manifest.state == "PARTIAL"
     assert "cut short" in (result.manifest.state_reason or "")
+
+
+def test_malformed_redirect_location_is_a_failure_not_a_crash(store: Path) -> None:
+    routes = {"/a": html(article(["/bad-redirect"])),
+              "/bad-redirect": raw(b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\n"
+                                   b"Content-Length: 0\r\n\r\n")}
+    with serve(routes) as server:
+        result = capture(f"{server.base_url}/a", store=store,
+                         settings=CaptureSettings(requisites=False))
+    link = result.manifest.links[0]
+    assert link.outcome == "failed"
+    assert link.reason is not None and "malformed Location" in link.reason
+    assert result.manifest.state == "PARTIAL"

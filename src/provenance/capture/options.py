@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from provenance import __version__
+from provenance.errors import UsageError
 
 DEFAULT_USER_AGENT = (
     f"provenance/{__version__} (web evidence capture)"
@@ -31,3 +33,23 @@ class CaptureSettings:
     user_agent: str = DEFAULT_USER_AGENT
     ca_bundle: Path | None = None
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        # RFC 9110 section 5.5: field values are visible ASCII (obs-text is obsolete), and the
+        # recorder sends exactly these bytes.
+        if not (self.user_agent.isascii() and self.user_agent.isprintable()):
+            raise UsageError("the User-Agent must be printable ASCII (RFC 9110 section 5.5)")
+        for name, value in (("concurrency", self.concurrency), ("per-host", self.per_host)):
+            if value < 1:
+                raise UsageError(f"--{name} must be at least 1")
+        if min(self.connect_timeout, self.read_timeout, self.total_timeout) <= 0:
+            raise UsageError("timeouts must be positive")
+        if self.ca_bundle is not None:
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=str(self.ca_bundle))
+            except (OSError, ValueError) as error:
+                raise UsageError(f"--ca-bundle {self.ca_bundle}: not a readable PEM "
+                                 f"certificate file ({error})") from None
+        if self.max_bytes < 1 or self.max_redirects < 0 or self.max_links < 0:
+            raise UsageError("--max-bytes must be positive; --max-redirects and --max-links "
+                             "must not be negative")

@@ -236,8 +236,12 @@ def _certificate(der: bytes) -> Certificate:
     )
 
 
-def _status_reason(exchange: Exchange) -> str:
-    return f"HTTP {exchange.status} {exchange.reason}".rstrip()
+def _resolve(base: str, reference: str) -> str | None:
+    """``reference`` made absolute against ``base`` (RFC 3986 section 5), or None if malformed."""
+    try:
+        return urljoin(base, reference.strip())
+    except ValueError:
+        return None
 
 
 class _Session:
@@ -306,7 +310,11 @@ class _Session:
                 chain.final = exchange
                 return chain
             exchange.close()
-            next_url = without_fragment(urljoin(current, target.strip()))
+            resolved = _resolve(current, target)
+            if resolved is None:
+                chain.failure = f"redirect to a malformed Location: {target!r}"
+                return chain
+            next_url = without_fragment(resolved)
             if next_url in seen:
                 chain.failure = f"redirect loop: {next_url} was already visited"
                 return chain
@@ -369,7 +377,7 @@ class _Session:
             sha256=exchange.entity_digest.label(),
             content_encoding=exchange.header("Content-Encoding"),
             transfer_encoding=transfer.lower() if transfer else None,
-            location=urljoin(url, exchange.header("Location") or "") if is_redirect else None,
+            location=_resolve(url, exchange.header("Location") or "") if is_redirect else None,
             peer_ip=exchange.peer_ip,
             fetched_at=rfc3339(exchange.started_at),
             response=_location("archive", response),
