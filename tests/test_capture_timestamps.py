@@ -152,3 +152,12 @@ def test_verify_checks_tokens(sample_site: SampleSite, store: Path, tmp_path: Pa
     assert moved.timestamps[0].status == "FAIL"
     no_root_moved = verify_bundle(other.bundle, trusted=trusted)
     assert no_root_moved.timestamps[0].status == "FAIL"  # imprint mismatch needs no root
+
+
+def test_bad_tsa_url_is_refused_before_capturing(sample_site: SampleSite, tmp_path: Path) -> None:
+    result = run_cli("capture", sample_site.article_url, "--tsa", "ftp://tsa.example/",
+                     "--archive-dir", str(tmp_path / "a"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "a").exists()
+    assert sample_site.requested_paths.paths() == []  # nothing fetched

@@ -224,7 +224,9 @@ def _report_stamps(stamps: Sequence[StampOutcome], *, quiet: bool) -> None:
 def run_capture(url: str, store: Path, settings: CaptureSettings, *, as_json: bool,
                 quiet: bool, strict: bool, key_file: Path | None = None,
                 tsa_urls: Sequence[str] = ()) -> CaptureResult:
-    parse_fetchable(url)  # a bad URL is reported before any key is created or loaded
+    # Bad URLs (the article's or a TSA's) are reported before any key is created or loaded.
+    for checked in (url, *tsa_urls):
+        parse_fetchable(checked)
     signer = _signing_identity(key_file, quiet or as_json)
     progress = _Progress(quiet or as_json)
     try:

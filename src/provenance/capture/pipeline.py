@@ -42,7 +42,7 @@ from provenance.capture.urls import (
     scheme_of,
     without_fragment,
 )
-from provenance.errors import OperationalError, TimestampError
+from provenance.errors import OperationalError, TimestampError, UsageError
 from provenance.hashing import hash_bytes
 from provenance.ids import new_capture_id
 from provenance.manifest import canonical_bytes
@@ -151,7 +151,8 @@ def stamp_bundle(bundle: Path, tsa_urls: Sequence[str], *, user_agent: str,
             token = request_timestamp(signature, url, timeout=timeout, ca_bundle=ca_bundle,
                                       user_agent=user_agent)
             tsr, _tsq = write_token(bundle, token)
-        except TimestampError as error:
+        except (TimestampError, UsageError) as error:
+            # A bad TSA never costs the capture: it is reported, the bundle is still committed.
             outcomes.append(StampOutcome(tsa_url=url, error=str(error)))
             continue
         outcomes.append(StampOutcome(tsa_url=url, token_file=tsr,
@@ -639,6 +640,11 @@ def capture(
     """Capture ``url`` (and what its body links to) into a new bundle in ``store``."""
     settings = settings or CaptureSettings()
     parse_fetchable(url)  # bad input fails before anything touches the disk
+    for tsa_url in tsa_urls:
+        try:
+            parse_fetchable(tsa_url)
+        except UnfetchableURLError as error:
+            raise UsageError(f"--tsa: {error}") from None
     started = clock()
     capture_id = new_capture_id(started)
     for name in remove_stale_temporaries(store):
