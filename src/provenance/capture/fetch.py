@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import socket
 import ssl
 import tempfile
@@ -202,6 +203,12 @@ def _describe_os_error(error: OSError) -> str:
 
 
 async def resolve(host: str, port: int) -> list[str]:
+    try:
+        # An address literal needs no lookup; getaddrinfo would still queue it on the
+        # executor's few threads, delaying every connection behind it.
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)

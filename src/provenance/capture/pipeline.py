@@ -87,6 +87,7 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PARSED_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/css"})
 HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 MAX_CSS_DEPTH = 3
+INLINE_RECORD_BYTES = 64 * 1024
 DEPENDENCIES = ("warcio", "h11", "cryptography", "bcrypt", "pydantic", "rfc8785",
                 "rfc3161-client", "asn1crypto", "trafilatura", "lxml", "lxml_html_clean",
                 "tinycss2", "charset-normalizer", "platformdirs", "typer", "rich")
@@ -356,12 +357,18 @@ class _Session:
     async def _record(self, url: str, role: Role, host: str, port: int | None,
                       exchange: Exchange) -> Resource:
         """Write the exchange's records and describe it as a manifest resource."""
-        response, request = await asyncio.to_thread(
+        write = functools.partial(
             write_exchange, self.warc, target_uri=url, date=exchange.started_at,
             peer_ip=exchange.peer_ip, request_bytes=exchange.request_bytes,
             response_head=exchange.response_head, raw_body=exchange.raw_body,
             block_digest=exchange.block_digest, payload_digest=exchange.raw_body_digest,
             truncated=exchange.truncated)
+        # Small records take less time to write than a thread hop costs; large ones go to a
+        # worker thread so that compressing them never stalls the other transfers.
+        if exchange.raw_body_digest.size <= INLINE_RECORD_BYTES:
+            response, request = write()
+        else:
+            response, request = await asyncio.to_thread(write)
         exchange.raw_body.close()
         await self._note_tls(host, port or 443, url, exchange, response)
         is_redirect = exchange.status in REDIRECT_STATUSES and exchange.header("Location")
