@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provenance.errors import OperationalError, UsageError
-from provenance.hashing import hash_file
-from provenance.models import BundleFile
 
 ARCHIVE_DIR_ENV = "PROVENANCE_ARCHIVE_DIR"
 DEFAULT_ARCHIVE_DIR = Path("archives")
@@ -113,13 +111,6 @@ def open_pending(store: Path, capture_id: str) -> PendingBundle:
         raise OperationalError(f"cannot write in {store}: {error.strerror}") from None
     return pending
 
-
-def describe_files(root: Path, relative_paths: list[str]) -> list[BundleFile]:
-    files = []
-    for relative in sorted(relative_paths):
-        size, digest = hash_file(root / relative)
-        files.append(BundleFile(path=relative, bytes=size, sha256=digest))
-    return files
 
 
 def remove_stale_temporaries(store: Path) -> list[str]:

@@ -65,10 +65,29 @@ def compression_level(sample: bytes) -> int:
     return DEFAULT_LEVEL if saved > 0.03 else 0
 
 
+class _HashingFile:
+    """The WARC file on disk, hashed as it is written so that nobody has to read it back."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.digest = RunningDigest()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self._stream.write(data)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+    def close(self) -> None:
+        self._stream.flush()
+        self._stream.close()
+
+
 class _GzipMember:
     """A file-like that deflates everything written into one gzip member (RFC 1952)."""
 
-    def __init__(self, out: BinaryIO, level: int) -> None:
+    def __init__(self, out: _HashingFile, level: int) -> None:
         self._out = out
         self._deflate = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
 
@@ -92,12 +111,15 @@ class WarcFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stream: BinaryIO = path.open("xb")
+        self._stream = _HashingFile(path.open("xb"))
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._stream.flush()
         self._stream.close()
+
+    def file_digest(self) -> tuple[int, str]:
+        """Size and sha256 of everything written so far (the whole file once closed)."""
+        return self._stream.digest.size, self._stream.digest.label()
 
     def write(
         self,

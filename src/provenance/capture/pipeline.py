@@ -51,6 +51,7 @@ from provenance.models import (
     SCHEMA_VERSION,
     ArticleText,
     BodyLink,
+    BundleFile,
     CaptureOptions,
     CaptureState,
     Certificate,
@@ -69,7 +70,6 @@ from provenance.storage import (
     RAW_SIGNATURE_PATH,
     SIGNATURE_PATH,
     PendingBundle,
-    describe_files,
     open_pending,
     remove_stale_temporaries,
 )
@@ -678,6 +678,7 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
             signer: SigningIdentity | None, tsa_urls: Sequence[str]) -> CaptureResult:
     pending = job.pending
     resources = job.session.resources
+    warc_size, warc_sha256 = job.warc.file_digest()
     state, reason = _state(article, links, resources)
     chain = article.chain
     final = chain.final_resource
@@ -706,7 +707,7 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
         resources=resources,
         links=links,
         tls=list(job.session.tls_sessions.values()),
-        files=describe_files(pending.path, [f"archive/{job.warc_name}"]),
+        files=[BundleFile(path=f"archive/{job.warc_name}", bytes=warc_size, sha256=warc_sha256)],
         signer=Signer(fingerprint=signer.fingerprint, public_key=signer.public_key,
                       namespace=signer.namespace) if signer else None,
     )
