@@ -112,7 +112,6 @@ def open_pending(store: Path, capture_id: str) -> PendingBundle:
     return pending
 
 
-
 def remove_stale_temporaries(store: Path) -> list[str]:
     """Remove what captures that died left behind; return the names removed.
 
