@@ -23,6 +23,8 @@ from provenance.capture.extract import (
     extract_article,
     find_requisites,
 )
+from provenance.capture.extract import links as extract_links
+from provenance.capture.extract import metadata as extract_metadata
 from provenance.demo import site as demo
 from provenance.demo.site import SampleSite
 
@@ -238,7 +240,7 @@ def news() -> ArticleExtraction:
 def finder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test once with trafilatura and once with the fallback heuristic alone."""
     if request.param == "heuristic":
-        monkeypatch.setattr(extract, "_run_trafilatura", lambda *args: None)
+        monkeypatch.setattr(extract_links, "_run_trafilatura", lambda *args: None)
     return str(request.param)
 
 
@@ -291,7 +293,7 @@ def test_a_long_link_inside_a_long_paragraph_gets_a_window() -> None:
 
 def test_heuristic_fallback_finds_the_same_links(monkeypatch: pytest.MonkeyPatch) -> None:
     # as when trafilatura finds nothing or the page is too big for it
-    monkeypatch.setattr(extract, "_run_trafilatura", lambda *args: None)
+    monkeypatch.setattr(extract_links, "_run_trafilatura", lambda *args: None)
     result = extract_article(NEWS_HTML.encode(), PAGE_URL)
     assert link_triples(result.body_links) == EXPECTED_BODY_LINKS
     assert "Engineers replaced 240 steel cables" in result.text
@@ -301,7 +303,7 @@ def test_heuristic_fallback_finds_the_same_links(monkeypatch: pytest.MonkeyPatch
 def test_links_are_matched_by_text_when_the_extractor_drops_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    run = extract._run_trafilatura
+    run = extract_links._run_trafilatura
 
     def paragraphs_only(*args: object) -> object:
         # what trafilatura returns when it settles on justext: plain <p> text, no <ref>
@@ -313,7 +315,7 @@ def test_links_are_matched_by_text_when_the_extractor_drops_them(
         document.body = body
         return document
 
-    monkeypatch.setattr(extract, "_run_trafilatura", paragraphs_only)
+    monkeypatch.setattr(extract_links, "_run_trafilatura", paragraphs_only)
     result = extract_article(NEWS_HTML.encode(), PAGE_URL)
     assert link_triples(result.body_links) == EXPECTED_BODY_LINKS
 
@@ -465,7 +467,7 @@ def test_publication_dates_are_normalised(declared: str, expected: str) -> None:
 
 @pytest.mark.parametrize("declared", ["2017-02-30", "2017-08-14T25:00Z", "yesterday", ""])
 def test_impossible_dates_are_rejected(declared: str) -> None:
-    assert extract._normalise_date(declared) is None
+    assert extract_metadata._normalise_date(declared) is None
 
 
 def test_text_is_the_article_in_paragraphs(news: ArticleExtraction) -> None:
