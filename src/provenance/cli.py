@@ -56,6 +56,18 @@ ArchiveDirOption = Annotated[
 ]
 
 
+TsaOption = Annotated[
+    list[str] | None,
+    typer.Option("--tsa", help="RFC 3161 time-stamp authority URL to stamp the signature with "
+                 "(repeatable; default: 'tsa' in config.toml or $PROVENANCE_TSA)."),
+]
+
+
+def _tsa_urls(given: list[str] | None) -> tuple[str, ...]:
+    """``--tsa`` values, else the configured defaults."""
+    return tuple(given) if given else load_config().tsa
+
+
 def _fail(message: str, code: int) -> typer.Exit:
     Console(stderr=True, highlight=False, soft_wrap=True).print(
         f"[bold red]error:[/] {escape(message)}")
@@ -296,9 +308,7 @@ def capture_command(
     key: Annotated[Path | None, typer.Option(
         "--key", dir_okay=False, help="OpenSSH Ed25519 private key to sign with (default: "
         "your provenance key, created on first use).")] = None,
-    tsa: Annotated[list[str] | None, typer.Option(
-        "--tsa", help="RFC 3161 time-stamp authority URL to stamp the signature with "
-        "(repeatable; default: 'tsa' in config.toml or $PROVENANCE_TSA).")] = None,
+    tsa: TsaOption = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print a machine-readable summary on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the bundle path.")]
@@ -317,7 +327,7 @@ def capture_command(
         total_timeout=total_timeout, max_redirects=max_redirects,
         max_bytes=_parse_size(max_bytes), max_links=max_links, user_agent=user_agent,
         ca_bundle=ca_bundle)
-    tsa_urls = tuple(tsa) if tsa else load_config().tsa
+    tsa_urls = _tsa_urls(tsa)
     run_capture(url, archive_dir(archive), settings, as_json=as_json, quiet=quiet,
                 strict=strict, key_file=key, tsa_urls=tsa_urls)
 
@@ -349,15 +359,13 @@ def demo_command(
 @app.command("timestamp")
 def timestamp_command(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory to stamp.")],
-    tsa: Annotated[list[str] | None, typer.Option(
-        "--tsa", help="Time-stamp authority URL (repeatable; default from config.toml or "
-        "$PROVENANCE_TSA).")] = None,
+    tsa: TsaOption = None,
     ca_bundle: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, help="Extra trusted roots for an HTTPS TSA.")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 3 if any TSA fails.")] = False,
 ) -> None:
     """Add RFC 3161 tokens over a bundle's signature (e.g. one captured offline)."""
-    urls = tuple(tsa) if tsa else load_config().tsa
+    urls = _tsa_urls(tsa)
     if not urls:
         raise UsageError("no TSA given", remedy="pass --tsa URL or set 'tsa' in config.toml")
     if not (bundle / SIGNATURE_PATH).is_file():

@@ -36,6 +36,7 @@ from provenance.capture.fetch import (
 )
 from provenance.capture.options import CaptureSettings
 from provenance.capture.urls import (
+    FETCHABLE_SCHEMES,
     UnfetchableURLError,
     first_match,
     parse_fetchable,
@@ -320,7 +321,7 @@ class _Session:
             if next_url in seen:
                 chain.failure = f"redirect loop: {next_url} was already visited"
                 return chain
-            if scheme_of(next_url) not in ("http", "https"):
+            if scheme_of(next_url) not in FETCHABLE_SCHEMES:
                 chain.failure = f"redirect to unsupported scheme: {next_url}"
                 return chain
             current = next_url
@@ -482,7 +483,7 @@ class _Capture:
             return
         self.observer(PhaseStarted("requisites", f"{len(extraction.requisites)} found"))
         pending = [self._requisite(r.url, 0) for r in extraction.requisites
-                   if scheme_of(r.url) in ("http", "https")]
+                   if scheme_of(r.url) in FETCHABLE_SCHEMES]
         await asyncio.gather(*pending)
 
     async def _requisite(self, url: str, depth: int) -> None:
@@ -495,29 +496,28 @@ class _Capture:
             if css is not None:
                 base = chain.hops[-1].url
                 nested = [u for u in css_references(css, base)
-                          if scheme_of(u) in ("http", "https")]
+                          if scheme_of(u) in FETCHABLE_SCHEMES]
                 await asyncio.gather(*(self._requisite(u, depth + 1) for u in nested))
 
     async def links(self, extraction: ArticleExtraction | None,
                     article_urls: set[str]) -> list[BodyLink]:
         if extraction is None:
             return []
-        plans: list[tuple[int, str | None]] = []  # (link index, reason to skip or None)
+        skips: list[str | None] = []  # per body link: why it is skipped, or None to follow it
         chosen: set[str] = set()
-        followed = 0
         for link in extraction.body_links:
-            reason = self._skip_reason(link.url, article_urls, chosen, followed)
+            reason = self._skip_reason(link.url, article_urls, chosen, len(chosen))
             if reason is None:
                 chosen.add(without_fragment(link.url))
-                followed += 1
-            plans.append((len(plans), reason))
-        self.observer(PhaseStarted("links", f"{followed} of {len(plans)} to follow"))
-        tasks = {index: self.session.get(extraction.body_links[index].url, "linked_source")
-                 for index, reason in plans if reason is None}
+            skips.append(reason)
+        self.observer(PhaseStarted("links", f"{len(chosen)} of {len(skips)} to follow"))
+        tasks = {index: self.session.get(link.url, "linked_source")
+                 for index, (link, reason) in enumerate(zip(extraction.body_links, skips,
+                                                            strict=True))
+                 if reason is None}
         await asyncio.gather(*tasks.values())
         results = []
-        for index, reason in plans:
-            link = extraction.body_links[index]
+        for index, (link, reason) in enumerate(zip(extraction.body_links, skips, strict=True)):
             base = {"url": link.url, "text": link.text, "context": link.context}
             if reason is not None:
                 results.append(BodyLink(**base, outcome="skipped", reason=reason))
@@ -529,7 +529,7 @@ class _Capture:
     def _skip_reason(self, url: str, article_urls: set[str], chosen: set[str],
                      followed: int) -> str | None:
         scheme = scheme_of(url)
-        if scheme in ("http", "https"):
+        if scheme in FETCHABLE_SCHEMES:
             try:
                 parse_fetchable(url)
             except UnfetchableURLError as error:
