@@ -1,0 +1,63 @@
+"""The command line: parse, call the library, render, map errors to exit codes.
+
+The typer app lives in ``app.py``; each module here registers one group of commands on it.
+The library underneath never prints; only these modules talk to the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from provenance import __version__
+from provenance.cli import capture as _capture  # noqa: F401  (registers commands)
+from provenance.cli import keys as _keys  # noqa: F401
+from provenance.cli import verify as _verify  # noqa: F401
+from provenance.cli.app import EXIT_INTERRUPTED, EXIT_OPERATIONAL, app
+from provenance.errors import ProvenanceError
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    show_version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if show_version:
+        typer.echo(f"provenance {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    """Console-script entry point: one line and an exit code for every known failure.
+
+    Click (inside typer) handles usage errors itself (exit 2); our own errors carry their
+    exit code; an unexpected exception is reported in one line unless PROVENANCE_DEBUG is set.
+    """
+    try:
+        app()
+    except ProvenanceError as error:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(error.diagnostics())}")
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted; nothing half-written was kept")
+        sys.exit(EXIT_INTERRUPTED)
+    except OSError as error:
+        Console(stderr=True, highlight=False).print(
+            f"[bold red]error:[/] {escape(str(error.strerror or error))}"
+            + (f": {escape(str(error.filename))}" if error.filename else ""))
+        sys.exit(EXIT_OPERATIONAL)
+    except Exception as error:
+        if os.environ.get("PROVENANCE_DEBUG"):
+            raise
+        Console(stderr=True, highlight=False).print(
+            f"[bold red]error:[/] internal error ({type(error).__name__}: {escape(str(error))});"
+            " set PROVENANCE_DEBUG=1 for a traceback and please report it")
+        sys.exit(EXIT_OPERATIONAL)
+
+
+__all__ = ["app", "main"]
