@@ -151,6 +151,17 @@ class Signer(Model):
     namespace: str
 
 
+class PreviousCapture(Model):
+    """The capture of the same requested URL committed before this one in the same store.
+
+    Each manifest names its predecessor by id and by the sha256 of its manifest bytes, so the
+    captures of a URL form a hash-linked history (``provenance history URL``).
+    """
+
+    capture_id: str
+    manifest_sha256: Sha256
+
+
 class Manifest(Model):
     media_type: Literal["application/vnd.provenance.manifest+json; version=1"]
     schema_version: Literal[1]
@@ -172,3 +183,4 @@ class Manifest(Model):
     tls: list[TLSSession]
     files: list[BundleFile]
     signer: Signer | None = None
+    previous: PreviousCapture | None = None

@@ -20,7 +20,7 @@ import socket
 import ssl
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,11 @@ Truncation = Literal["length", "time", "disconnect"]
 #: ``(host, address) -> reason`` or None; lets the caller refuse an address after DNS, on the
 #: address actually connected to (so DNS rebinding cannot slip a private address past it).
 AddressPolicy = Callable[[str, str], str | None]
+
+#: ``(host, port) -> addresses``; raises ``FetchError`` when the name does not resolve. The
+#: default asks the system resolver; tests and benchmarks pass a fixed table instead, so that
+#: host names never leave the machine (README, "Testing").
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 class FetchError(Exception):
@@ -222,6 +227,24 @@ async def resolve(host: str, port: int) -> list[str]:
     return addresses
 
 
+def static_resolver(table: Mapping[str, Sequence[str]]) -> Resolver:
+    """A resolver answering from ``table`` (host -> addresses); other names do not resolve.
+
+    Address literals still need no table entry. The answer for a host may be a sequence that
+    changes between calls (a list the caller mutates), which is how tests play DNS rebinding.
+    """
+    async def lookup(host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass
+        addresses = table.get(host.lower())
+        if not addresses:
+            raise FetchError(f"DNS lookup failed for {host}: Name or service not known")
+        return list(addresses)
+    return lookup
+
+
 def _spool(settings: FetchSettings) -> IO[bytes]:
     directory = str(settings.spool_dir) if settings.spool_dir else None
     return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=directory)
@@ -307,6 +330,7 @@ async def fetch(
     keep_entity: Callable[[str | None], bool] = lambda _media: False,
     address_policy: AddressPolicy | None = None,
     is_user_url: bool = False,
+    resolver: Resolver = resolve,
 ) -> Exchange:
     """GET ``url`` and return the recorded exchange, or raise ``FetchError``."""
     https = parts.scheme == "https"
@@ -314,7 +338,7 @@ async def fetch(
     port = parts.port or (443 if https else 80)
     deadline = time.monotonic() + settings.total_timeout
     started = utc_now()
-    addresses = await resolve(host, port)
+    addresses = await resolver(host, port)
     reader, writer, peer_ip = await _connect(host, port, addresses, https, settings,
                                              address_policy, is_user_url)
     exchange: Exchange | None = None

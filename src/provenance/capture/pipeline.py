@@ -32,7 +32,9 @@ from provenance.capture.fetch import (
     Exchange,
     FetchError,
     FetchSettings,
+    Resolver,
     fetch,
+    resolve,
 )
 from provenance.capture.options import CaptureSettings
 from provenance.capture.urls import (
@@ -251,8 +253,10 @@ class _Session:
     """One capture's shared state: the WARC, the limits, every resource fetched so far."""
 
     def __init__(self, settings: CaptureSettings, warc: WarcFile, spool_dir: Path,
-                 observer: Observer, address_policy: AddressPolicy | None) -> None:
+                 observer: Observer, address_policy: AddressPolicy | None,
+                 resolver: Resolver) -> None:
         self.settings = settings
+        self.resolver = resolver
         self.warc = warc
         self.observer = observer
         self.address_policy = address_policy
@@ -342,7 +346,8 @@ class _Session:
                 exchange = await fetch(
                     url, parts, self.fetch_settings,
                     keep_entity=lambda media: media in PARSED_MEDIA_TYPES,
-                    address_policy=self.address_policy, is_user_url=is_user_url)
+                    address_policy=self.address_policy, is_user_url=is_user_url,
+                    resolver=self.resolver)
             except FetchError as error:
                 return _Hop(self._add(Resource(
                     id=self._next_id(), url=url, role=role, outcome="failed",
@@ -434,7 +439,8 @@ def _decoded(exchange: Exchange, limit: int) -> bytes | None:
 
 class _Capture:
     def __init__(self, url: str, settings: CaptureSettings, pending: PendingBundle,
-                 observer: Observer, clock: Clock, address_policy: AddressPolicy | None) -> None:
+                 observer: Observer, clock: Clock, address_policy: AddressPolicy | None,
+                 resolver: Resolver) -> None:
         self.url = url
         self.settings = settings
         self.pending = pending
@@ -443,7 +449,7 @@ class _Capture:
         self.warc_name = f"{pending.capture_id}.warc.gz"
         self.warc = WarcFile(pending.path / "archive" / self.warc_name)
         self.session = _Session(settings, self.warc, pending.path.parent, observer,
-                                address_policy)
+                                address_policy, resolver)
 
     def write_warcinfo(self, started: datetime) -> None:
         fields = [
@@ -643,6 +649,7 @@ def capture(
     clock: Clock = utc_now,
     address_policy: AddressPolicy | None = None,
     tsa_urls: Sequence[str] = (),
+    resolver: Resolver = resolve,
 ) -> CaptureResult:
     """Capture ``url`` (and what its body links to) into a new bundle in ``store``."""
     settings = settings or CaptureSettings()
@@ -658,7 +665,7 @@ def capture(
         observer(PhaseStarted("cleanup", f"removed {name}, left by a capture that died"))
     pending = open_pending(store, capture_id)
     try:
-        job = _Capture(url, settings, pending, observer, clock, address_policy)
+        job = _Capture(url, settings, pending, observer, clock, address_policy, resolver)
         try:
             article, links = asyncio.run(_run(job, started))
             article_text = job.write_text(article)
