@@ -7,7 +7,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,10 +25,17 @@ class Server:
     base_url: str
     requests: list[str]
     port: int
+    #: one entry per accepted TCP connection (the client's address), requests or not
+    connections: list[str] = field(default_factory=list)
 
 
 class _Quiet(ThreadingHTTPServer):
     daemon_threads = True
+    accepted: list[str]
+
+    def verify_request(self, request: object, client_address: object) -> bool:
+        self.accepted.append(str(client_address))
+        return True
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client hanging up mid-response is part of several tests
@@ -58,6 +65,7 @@ def serve(routes: dict[str, RawRoute], *, host: str = "127.0.0.1",
             route(self)
 
     server = _Quiet((host, 0), Handler)
+    server.accepted = []
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -65,7 +73,8 @@ def serve(routes: dict[str, RawRoute], *, host: str = "127.0.0.1",
     port = server.server_address[1]
     scheme = "https" if tls else "http"
     try:
-        yield Server(base_url=f"{scheme}://{host}:{port}", requests=seen, port=port)
+        yield Server(base_url=f"{scheme}://{host}:{port}", requests=seen, port=port,
+                     connections=server.accepted)
     finally:
         server.shutdown()
         server.server_close()

@@ -50,6 +50,9 @@ class CaptureOptions(Model):
     max_redirects: int
     max_bytes: Size
     max_links: int
+    max_decoded_bytes: Size = Field(description="most bytes inflated for text extraction")
+    allow_private: bool = Field(
+        description="non-global addresses allowed on hosts other than the article's")
     user_agent: str
     ca_bundle: str | None = None
 
@@ -85,7 +88,8 @@ class Resource(Model):
     id: str
     url: str
     role: Role
-    outcome: Literal["captured", "truncated", "failed"]
+    outcome: Literal["captured", "truncated", "failed", "skipped"] = Field(
+        description="skipped: refused by the address guard before any connection")
     reason: str | None = None
     status: int | None = None
     media_type: str | None = None

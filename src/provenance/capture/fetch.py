@@ -51,10 +51,13 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 class FetchError(Exception):
     """No usable HTTP response: DNS, connect, TLS, timeout before the head, malformed head."""
 
-    def __init__(self, reason: str, *, peer_ip: str | None = None) -> None:
+    def __init__(self, reason: str, *, peer_ip: str | None = None,
+                 blocked: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.peer_ip = peer_ip
+        #: refused by the address policy: nothing was sent (a skip, not a failure)
+        self.blocked = blocked
 
 
 @dataclass(frozen=True)
@@ -371,11 +374,15 @@ async def _connect(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
     context = ssl_context(settings.ca_bundle) if https else None
     last_problem = f"no address for {host}"
+    refusal: str | None = None
     for address in addresses:
         if address_policy is not None and not is_user_url:
-            refusal = address_policy(host, address)
-            if refusal is not None:
-                raise FetchError(refusal, peer_ip=address)
+            refused = address_policy(host, address)
+            if refused is not None:
+                # Another address of the same name may be acceptable; only if none is do we
+                # report the refusal (and no packet was ever sent to a refused address).
+                refusal = refusal or refused
+                continue
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(
@@ -394,6 +401,8 @@ async def _connect(
                 break  # a TLS failure will not improve on another address of the same host
             continue
         return reader, writer, address
+    if refusal is not None and last_problem == f"no address for {host}":
+        raise FetchError(refusal, blocked=True)
     raise FetchError(last_problem)
 
 

@@ -30,6 +30,7 @@ class CaptureSettings:
     max_bytes: int = 100 * 1024 * 1024
     max_links: int = 200
     max_decoded_bytes: int = 32 * 1024 * 1024
+    allow_private: bool = False
     user_agent: str = DEFAULT_USER_AGENT
     ca_bundle: Path | None = None
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)

@@ -36,6 +36,7 @@ from provenance.capture.fetch import (
     fetch,
     resolve,
 )
+from provenance.capture.guard import AddressGuard
 from provenance.capture.options import CaptureSettings
 from provenance.capture.urls import (
     FETCHABLE_SCHEMES,
@@ -178,6 +179,8 @@ class _Chain:
     hops: list[Resource] = field(default_factory=list)
     final: Exchange | None = None
     failure: str | None = None
+    #: the address guard refused a hop: a skip by policy, not a failure of the source
+    blocked: bool = False
 
     @property
     def final_resource(self) -> Resource | None:
@@ -219,6 +222,8 @@ def _options_record(settings: CaptureSettings) -> CaptureOptions:
         max_redirects=settings.max_redirects,
         max_bytes=settings.max_bytes,
         max_links=settings.max_links,
+        max_decoded_bytes=settings.max_decoded_bytes,
+        allow_private=settings.allow_private,
         user_agent=settings.user_agent,
         ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
     )
@@ -311,6 +316,7 @@ class _Session:
             exchange = hop.exchange
             if exchange is None:
                 chain.failure = hop.resource.reason
+                chain.blocked = hop.resource.outcome == "skipped"
                 return chain
             target = exchange.header("Location")
             if exchange.status not in REDIRECT_STATUSES or not target:
@@ -350,7 +356,8 @@ class _Session:
                     resolver=self.resolver)
             except FetchError as error:
                 return _Hop(self._add(Resource(
-                    id=self._next_id(), url=url, role=role, outcome="failed",
+                    id=self._next_id(), url=url, role=role,
+                    outcome="skipped" if error.blocked else "failed",
                     reason=error.reason, peer_ip=error.peer_ip,
                     fetched_at=rfc3339(utc_now()))), None)
         try:
@@ -564,6 +571,8 @@ class _Capture:
     def _link_result(base: dict[str, str], chain: _Chain) -> BodyLink:
         final = chain.final_resource
         ids = [hop.id for hop in chain.hops]
+        if chain.blocked:
+            return BodyLink(**base, outcome="skipped", reason=chain.failure, chain=ids)
         if chain.failure is not None or final is None or final.status is None:
             return BodyLink(**base, outcome="failed", reason=chain.failure or "not fetched",
                             chain=ids)
@@ -647,13 +656,17 @@ def capture(
     signer: SigningIdentity | None = None,
     observer: Observer = ignore,
     clock: Clock = utc_now,
-    address_policy: AddressPolicy | None = None,
     tsa_urls: Sequence[str] = (),
     resolver: Resolver = resolve,
 ) -> CaptureResult:
-    """Capture ``url`` (and what its body links to) into a new bundle in ``store``."""
+    """Capture ``url`` (and what its body links to) into a new bundle in ``store``.
+
+    ``resolver`` answers DNS questions (the system's by default); tests pass a fixed table.
+    """
     settings = settings or CaptureSettings()
-    parse_fetchable(url)  # bad input fails before anything touches the disk
+    parts = parse_fetchable(url)  # bad input fails before anything touches the disk
+    address_policy = None if settings.allow_private else AddressGuard.for_article(
+        parts.hostname or "")
     for tsa_url in tsa_urls:
         try:
             parse_fetchable(tsa_url)

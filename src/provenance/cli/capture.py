@@ -239,6 +239,9 @@ def capture_command(
         help="Response size cap; the prefix is kept and marked truncated.")] = "100M",
     max_links: Annotated[int, typer.Option(
         min=0, help="Most linked sources to fetch; the rest are recorded as skipped.")] = 200,
+    allow_private: Annotated[bool, typer.Option(
+        "--allow-private", help="Let links and redirects reach loopback, private, link-local "
+        "and other non-global addresses on hosts other than the article's.")] = False,
     user_agent: Annotated[str, typer.Option(help="User-Agent header.")] = DEFAULT_USER_AGENT,
     ca_bundle: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, readable=True,
@@ -263,7 +266,8 @@ def capture_command(
         requisites=requisites, concurrency=concurrency, per_host=per_host,
         connect_timeout=connect_timeout, read_timeout=read_timeout,
         total_timeout=total_timeout, max_redirects=max_redirects,
-        max_bytes=parse_size(max_bytes), max_links=max_links, user_agent=user_agent,
+        max_bytes=parse_size(max_bytes), max_links=max_links, allow_private=allow_private,
+        user_agent=user_agent,
         ca_bundle=ca_bundle)
     tsa_urls = configured_tsa_urls(tsa)
     run_capture(url, archive_dir(archive), settings, as_json=as_json, quiet=quiet,
