@@ -55,6 +55,11 @@ class CaptureOptions(Model):
         description="non-global addresses allowed on hosts other than the article's")
     user_agent: str
     ca_bundle: str | None = None
+    request_headers: list[str] = Field(
+        default=[], description="names (never values) of --header fields, article host only")
+    cookie_file: bool = Field(default=False, description="cookies from a cookies.txt were sent")
+    keep_secrets: bool = Field(
+        default=False, description="credentials were kept in the records (not redacted)")
 
 
 class WarcLocation(Model):
@@ -104,6 +109,10 @@ class Resource(Model):
     fetched_at: Timestamp | None = None
     response: WarcLocation | None = None
     request: WarcLocation | None = None
+    redacted_request_headers: list[str] | None = Field(
+        default=None, description="request fields whose values the record does not keep")
+    redacted_response_headers: list[str] | None = Field(
+        default=None, description="response fields whose values the record does not keep")
 
 
 class BodyLink(Model):

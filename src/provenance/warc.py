@@ -209,6 +209,7 @@ def write_exchange(
     payload_digest: RunningDigest,
     truncated: str | None,
     extra_response_headers: Sequence[tuple[str, str]] = (),
+    extra_request_headers: Sequence[tuple[str, str]] = (),
 ) -> tuple[RecordLocation, RecordLocation]:
     """Write a response record and its concurrent request record (WARC 1.1 sections 6.3, 6.4)."""
     response_id = new_record_id()
@@ -233,6 +234,7 @@ def write_exchange(
     # A GET has no body, so its payload digest is that of the empty string.
     head_end = request_bytes.find(b"\r\n\r\n") + 4
     request_headers.append(("WARC-Payload-Digest", hash_bytes(request_bytes[head_end:])))
+    request_headers.extend(extra_request_headers)
     request = warc.write("request", request_headers, io.BytesIO(request_bytes),
                          len(request_bytes), "application/http; msgtype=request")
     return response, request

@@ -29,6 +29,7 @@ from urllib.parse import SplitResult
 
 import h11
 
+from provenance.capture.secrets import redact_head
 from provenance.hashing import RunningDigest
 from provenance.timeutil import utc_now
 
@@ -70,6 +71,9 @@ class FetchSettings:
     ca_bundle: Path | None = None
     extra_headers: tuple[tuple[str, str], ...] = ()
     spool_dir: Path | None = None
+    #: header names (lower case) whose values are redacted in the stored request / response
+    redact_request: frozenset[str] = frozenset()
+    redact_response: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Exchange:
     """A finished request/response pair, with the raw bytes spooled for the WARC writer."""
 
     url: str
+    #: the request as stored: as sent, but with secret header values redacted
     request_bytes: bytes
     started_at: datetime
     response_head: bytes
@@ -101,6 +106,8 @@ class Exchange:
     truncated: Truncation | None = None
     problem: str | None = None
     completed_at: datetime = field(default_factory=utc_now)
+    redacted_request: tuple[str, ...] = ()
+    redacted_response: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -142,7 +149,8 @@ def _host_header(parts: SplitResult) -> str:
     return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
 
 
-def build_request(parts: SplitResult, settings: FetchSettings) -> list[tuple[str, str]]:
+def build_request(parts: SplitResult, settings: FetchSettings,
+                  extra: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
     headers = [
         ("Host", _host_header(parts)),
         ("User-Agent", settings.user_agent),
@@ -151,9 +159,10 @@ def build_request(parts: SplitResult, settings: FetchSettings) -> list[tuple[str
         ("Accept-Encoding", "gzip, deflate"),
         ("Connection", "close"),
     ]
-    overridden = {name.lower() for name, _ in settings.extra_headers}
+    added = [*settings.extra_headers, *extra]
+    overridden = {name.lower() for name, _ in added}
     headers = [h for h in headers if h[0].lower() not in overridden]
-    headers.extend(settings.extra_headers)
+    headers.extend(added)
     return headers
 
 
@@ -270,6 +279,7 @@ class _Receiver:
         self.response: h11.Response | None = None
         self.truncated: Truncation | None = None
         self.chunked = False
+        self.redacted: tuple[str, ...] = ()
 
     def take(self, data: bytes) -> bytes:
         """Store ``data`` as received; return the part h11 should see (cut at the size cap)."""
@@ -283,7 +293,11 @@ class _Receiver:
             body_part = bytes(self.head[end:])
             del self.head[end:]
             self.head_done = True
-            self.block_digest.update(bytes(self.head))
+            # Secrets leave the head before anything is stored or hashed; h11 still parses
+            # the bytes as received (the return value below).
+            stored, self.redacted = redact_head(bytes(self.head), self.settings.redact_response)
+            self.head = bytearray(stored)
+            self.block_digest.update(stored)
             return data[: len(data) - len(body_part)] + self._take_body(body_part)
         return self._take_body(data)
 
@@ -334,6 +348,7 @@ async def fetch(
     address_policy: AddressPolicy | None = None,
     is_user_url: bool = False,
     resolver: Resolver = resolve,
+    request_headers: Sequence[tuple[str, str]] = (),
 ) -> Exchange:
     """GET ``url`` and return the recorded exchange, or raise ``FetchError``."""
     https = parts.scheme == "https"
@@ -347,7 +362,7 @@ async def fetch(
     exchange: Exchange | None = None
     try:
         exchange = await _exchange(url, parts, settings, keep_entity, reader, writer, peer_ip,
-                                   started, deadline)
+                                   started, deadline, request_headers)
     finally:
         writer.close()
         try:
@@ -416,12 +431,14 @@ async def _exchange(
     peer_ip: str,
     started: datetime,
     deadline: float,
+    request_headers: Sequence[tuple[str, str]],
 ) -> Exchange:
     receiver = _Receiver(settings, keep_entity)
     conn = receiver.conn
     request = h11.Request(method="GET", target=_request_target(parts),
-                          headers=build_request(parts, settings))
+                          headers=build_request(parts, settings, request_headers))
     request_bytes = (conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+    stored_request, redacted_request = redact_head(request_bytes, settings.redact_request)
     tls = _tls_details(writer)
     problem: str | None = None
     try:
@@ -444,7 +461,7 @@ async def _exchange(
     receiver.raw_body.seek(0)
     return Exchange(
         url=url,
-        request_bytes=request_bytes,
+        request_bytes=stored_request,
         started_at=started,
         response_head=bytes(receiver.head),
         raw_body=receiver.raw_body,
@@ -461,6 +478,8 @@ async def _exchange(
         entity=receiver.entity,
         truncated=receiver.truncated,
         problem=problem,
+        redacted_request=redacted_request,
+        redacted_response=receiver.redacted,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from provenance import __version__
+from provenance.capture.secrets import load_cookie_file
 from provenance.errors import UsageError
 
 DEFAULT_USER_AGENT = (
@@ -33,7 +34,17 @@ class CaptureSettings:
     allow_private: bool = False
     user_agent: str = DEFAULT_USER_AGENT
     ca_bundle: Path | None = None
+    #: ``--header`` fields, sent only to the article's host (credentials must not leak to
+    #: the third-party sites an article links to)
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: Netscape cookies.txt whose cookies are sent by their own domain rules (RFC 6265)
+    cookie_file: Path | None = None
+    #: keep credential values in the records (default: redacted when authenticated)
+    keep_secrets: bool = False
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.extra_headers) or self.cookie_file is not None
 
     def __post_init__(self) -> None:
         # RFC 9110 section 5.5: field values are visible ASCII (obs-text is obsolete), and the
@@ -51,6 +62,8 @@ class CaptureSettings:
             except (OSError, ValueError) as error:
                 raise UsageError(f"--ca-bundle {self.ca_bundle}: not a readable PEM "
                                  f"certificate file ({error})") from None
+        if self.cookie_file is not None:
+            load_cookie_file(self.cookie_file)  # a bad file is a usage error before any fetch
         if self.max_bytes < 1 or self.max_redirects < 0 or self.max_links < 0:
             raise UsageError("--max-bytes must be positive; --max-redirects and --max-links "
                              "must not be negative")

@@ -38,6 +38,13 @@ from provenance.capture.fetch import (
 )
 from provenance.capture.guard import AddressGuard
 from provenance.capture.options import CaptureSettings
+from provenance.capture.secrets import (
+    SECRET_RESPONSE_HEADERS,
+    cookie_header,
+    load_cookie_file,
+    redaction_fields,
+    request_secrets,
+)
 from provenance.capture.urls import (
     FETCHABLE_SCHEMES,
     UnfetchableURLError,
@@ -226,6 +233,9 @@ def _options_record(settings: CaptureSettings) -> CaptureOptions:
         allow_private=settings.allow_private,
         user_agent=settings.user_agent,
         ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
+        request_headers=[name for name, _ in settings.extra_headers],
+        cookie_file=settings.cookie_file is not None,
+        keep_secrets=settings.keep_secrets,
     )
 
 
@@ -259,9 +269,12 @@ class _Session:
 
     def __init__(self, settings: CaptureSettings, warc: WarcFile, spool_dir: Path,
                  observer: Observer, address_policy: AddressPolicy | None,
-                 resolver: Resolver) -> None:
+                 resolver: Resolver, article_host: str) -> None:
         self.settings = settings
         self.resolver = resolver
+        self.article_host = article_host
+        self.cookies = load_cookie_file(settings.cookie_file) if settings.cookie_file else None
+        redact = settings.authenticated and not settings.keep_secrets
         self.warc = warc
         self.observer = observer
         self.address_policy = address_policy
@@ -272,8 +285,9 @@ class _Session:
             total_timeout=settings.total_timeout,
             max_bytes=settings.max_bytes,
             ca_bundle=settings.ca_bundle,
-            extra_headers=settings.extra_headers,
             spool_dir=spool_dir,
+            redact_request=request_secrets(settings.extra_headers) if redact else frozenset(),
+            redact_response=SECRET_RESPONSE_HEADERS if redact else frozenset(),
         )
         self.resources: list[Resource] = []
         self.tls_sessions: dict[tuple[str, int], TLSSession] = {}
@@ -353,7 +367,7 @@ class _Session:
                     url, parts, self.fetch_settings,
                     keep_entity=lambda media: media in PARSED_MEDIA_TYPES,
                     address_policy=self.address_policy, is_user_url=is_user_url,
-                    resolver=self.resolver)
+                    resolver=self.resolver, request_headers=self._credentials(url, host))
             except FetchError as error:
                 return _Hop(self._add(Resource(
                     id=self._next_id(), url=url, role=role,
@@ -367,6 +381,15 @@ class _Session:
             exchange.close()
             raise
 
+    def _credentials(self, url: str, host: str) -> list[tuple[str, str]]:
+        """``--header`` fields (article host only) and the cookies the jar gives ``url``."""
+        headers = list(self.settings.extra_headers) if host == self.article_host else []
+        if self.cookies is not None:
+            cookie = cookie_header(self.cookies, url)
+            if cookie:
+                headers.append(("Cookie", cookie))
+        return headers
+
     async def _record(self, url: str, role: Role, host: str, port: int | None,
                       exchange: Exchange) -> Resource:
         """Write the exchange's records and describe it as a manifest resource."""
@@ -375,7 +398,9 @@ class _Session:
             peer_ip=exchange.peer_ip, request_bytes=exchange.request_bytes,
             response_head=exchange.response_head, raw_body=exchange.raw_body,
             block_digest=exchange.block_digest, payload_digest=exchange.raw_body_digest,
-            truncated=exchange.truncated)
+            truncated=exchange.truncated,
+            extra_request_headers=redaction_fields(exchange.redacted_request),
+            extra_response_headers=redaction_fields(exchange.redacted_response))
         # Small records take less time to write than a thread hop costs; large ones go to a
         # worker thread so that compressing them never stalls the other transfers.
         if exchange.raw_body_digest.size <= INLINE_RECORD_BYTES:
@@ -403,6 +428,8 @@ class _Session:
             fetched_at=rfc3339(exchange.started_at),
             response=_location("archive", response),
             request=_location("archive", request),
+            redacted_request_headers=list(exchange.redacted_request) or None,
+            redacted_response_headers=list(exchange.redacted_response) or None,
         )
         return self._add(resource)
 
@@ -447,7 +474,7 @@ def _decoded(exchange: Exchange, limit: int) -> bytes | None:
 class _Capture:
     def __init__(self, url: str, settings: CaptureSettings, pending: PendingBundle,
                  observer: Observer, clock: Clock, address_policy: AddressPolicy | None,
-                 resolver: Resolver) -> None:
+                 resolver: Resolver, article_host: str) -> None:
         self.url = url
         self.settings = settings
         self.pending = pending
@@ -456,7 +483,7 @@ class _Capture:
         self.warc_name = f"{pending.capture_id}.warc.gz"
         self.warc = WarcFile(pending.path / "archive" / self.warc_name)
         self.session = _Session(settings, self.warc, pending.path.parent, observer,
-                                address_policy, resolver)
+                                address_policy, resolver, article_host)
 
     def write_warcinfo(self, started: datetime) -> None:
         fields = [
@@ -678,7 +705,8 @@ def capture(
         observer(PhaseStarted("cleanup", f"removed {name}, left by a capture that died"))
     pending = open_pending(store, capture_id)
     try:
-        job = _Capture(url, settings, pending, observer, clock, address_policy, resolver)
+        job = _Capture(url, settings, pending, observer, clock, address_policy, resolver,
+                       (parts.hostname or "").lower())
         try:
             article, links = asyncio.run(_run(job, started))
             article_text = job.write_text(article)

@@ -24,6 +24,7 @@ from provenance.capture.pipeline import (
     StampOutcome,
     capture,
 )
+from provenance.capture.secrets import parse_header_option
 from provenance.capture.urls import parse_fetchable
 from provenance.cli.app import (
     EXIT_INTERRUPTED,
@@ -246,6 +247,16 @@ def capture_command(
     ca_bundle: Annotated[Path | None, typer.Option(
         exists=True, dir_okay=False, readable=True,
         help="PEM file of extra trusted roots (private CAs).")] = None,
+    header: Annotated[list[str] | None, typer.Option(
+        "--header", "-H", help="Send 'Name: value' to the article's host (repeatable), e.g. "
+        "an Authorization header. Credential values are redacted from the records.")] = None,
+    cookie_file: Annotated[Path | None, typer.Option(
+        "--cookie-file", exists=True, dir_okay=False, readable=True,
+        help="Netscape cookies.txt to log in with; cookies go where their domain rules say. "
+        "Their values are redacted from the records.")] = None,
+    keep_secrets: Annotated[bool, typer.Option(
+        "--keep-secrets", help="Keep Cookie, Authorization and Set-Cookie values in the "
+        "records (only for archives that never leave your hands).")] = False,
     key: Annotated[Path | None, typer.Option(
         "--key", dir_okay=False, help="OpenSSH Ed25519 private key to sign with (default: "
         "your provenance key, created on first use).")] = None,
@@ -268,6 +279,8 @@ def capture_command(
         total_timeout=total_timeout, max_redirects=max_redirects,
         max_bytes=parse_size(max_bytes), max_links=max_links, allow_private=allow_private,
         user_agent=user_agent,
+        extra_headers=tuple(parse_header_option(text) for text in header or ()),
+        cookie_file=cookie_file, keep_secrets=keep_secrets,
         ca_bundle=ca_bundle)
     tsa_urls = configured_tsa_urls(tsa)
     run_capture(url, archive_dir(archive), settings, as_json=as_json, quiet=quiet,
