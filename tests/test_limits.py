@@ -125,3 +125,57 @@ def test_malformed_redirect_location_is_a_failure_not_a_crash(store: Path) -> No
     assert link.outcome == "failed"
     assert link.reason is not None and "malformed Location" in link.reason
     assert result.manifest.state == "PARTIAL"
+
+
+def test_every_limit_hit_is_recorded_in_the_manifest(store: Path) -> None:
+    """Size cap, total time, read timeout, redirect cap, link cap and decode cap, each named."""
+    stop = threading.Event()
+
+    def drip(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                            b"Content-Length: 100000\r\n\r\n")
+        # A slow-drip server: a byte every 20 ms, never finishing within the time limit.
+        while not stop.wait(0.02):
+            try:
+                handler.wfile.write(b".")
+                handler.wfile.flush()
+            except OSError:
+                return
+
+    def stall(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                            b"Content-Length: 10\r\n\r\nabc")
+        handler.wfile.flush()
+        stop.wait(10)  # then silence: the read timeout must end it
+
+    def hop(target: str) -> RawRoute:
+        return raw(f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n"
+                   .encode())
+
+    css = b"body { color: black }\n" * 800  # 17,600 bytes: under max_bytes, over the decode cap
+    links = ["/big", "/drip", "/stall", "/r1", "/ok1", "/ok2", "/over1", "/over2"]
+    page = article(links).replace("<title>", '<link rel="stylesheet" href="/site.css"><title>')
+    routes = {"/a": html(page), "/drip": drip, "/stall": stall,
+              "/big": raw(b"HTTP/1.1 200 OK\r\nContent-Length: 50000\r\n\r\n" + b"x" * 50000),
+              "/r1": hop("/r2"), "/r2": hop("/r3"), "/r3": hop("/ok1"),
+              "/ok1": html("<p>1</p>"), "/ok2": html("<p>2</p>"),
+              "/site.css": raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/css\r\nContent-Length: "
+                               + str(len(css)).encode() + b"\r\n\r\n" + css)}
+    settings = CaptureSettings(max_bytes=20_000, total_timeout=1.0, read_timeout=0.5,
+                               max_redirects=1, max_links=6, max_decoded_bytes=15_000)
+    try:
+        with serve(routes) as server:
+            result = capture(f"{server.base_url}/a", store=store, settings=settings)
+    finally:
+        stop.set()
+    hits = {(hit.limit, hit.url.rsplit("/", 1)[1]): hit for hit in result.manifest.limits_hit}
+    assert set(hits) == {("max_bytes", "big"), ("total_timeout", "drip"),
+                         ("read_timeout", "stall"), ("max_redirects", "r1"),
+                         ("max_links", "a"), ("max_decoded_bytes", "site.css")}, hits
+    by_id = {r.id: r for r in result.manifest.resources}
+    for (limit, _name), hit in hits.items():
+        if limit != "max_links":
+            assert hit.resource in by_id, hit
+    assert by_id[hits[("total_timeout", "drip")].resource or ""].outcome == "truncated"
+    assert "2 more body link(s)" in hits[("max_links", "a")].detail
+    assert result.manifest.options.max_decoded_bytes == 15_000

@@ -164,6 +164,19 @@ class Signer(Model):
     namespace: str
 
 
+LimitName = Literal["max_bytes", "total_timeout", "read_timeout", "connect_timeout",
+                    "max_redirects", "max_links", "max_decoded_bytes"]
+
+
+class LimitHit(Model):
+    """A configured limit that cut something short (the options record holds every value)."""
+
+    limit: LimitName
+    url: str
+    resource: str | None = Field(default=None, description="id of the resource it cut")
+    detail: str
+
+
 class PreviousCapture(Model):
     """The capture of the same requested URL committed before this one in the same store.
 
@@ -193,6 +206,7 @@ class Manifest(Model):
     options: CaptureOptions
     resources: list[Resource]
     links: list[BodyLink]
+    limits_hit: list[LimitHit] = []
     tls: list[TLSSession]
     files: list[BundleFile]
     signer: Signer | None = None

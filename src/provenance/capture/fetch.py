@@ -38,6 +38,8 @@ SPOOL_IN_MEMORY = 1 << 20
 MAX_HEAD_BYTES = 256 * 1024
 
 Truncation = Literal["length", "time", "disconnect"]
+#: The configured limit that ended an exchange early (CaptureSettings names them the same).
+Limit = Literal["max_bytes", "total_timeout", "read_timeout", "connect_timeout"]
 
 #: ``(host, address) -> reason`` or None; lets the caller refuse an address after DNS, on the
 #: address actually connected to (so DNS rebinding cannot slip a private address past it).
@@ -53,8 +55,9 @@ class FetchError(Exception):
     """No usable HTTP response: DNS, connect, TLS, timeout before the head, malformed head."""
 
     def __init__(self, reason: str, *, peer_ip: str | None = None,
-                 blocked: bool = False) -> None:
+                 blocked: bool = False, limit: Limit | None = None) -> None:
         super().__init__(reason)
+        self.limit = limit
         self.reason = reason
         self.peer_ip = peer_ip
         #: refused by the address policy: nothing was sent (a skip, not a failure)
@@ -108,6 +111,7 @@ class Exchange:
     completed_at: datetime = field(default_factory=utc_now)
     redacted_request: tuple[str, ...] = ()
     redacted_response: tuple[str, ...] = ()
+    limit: Limit | None = None
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -280,6 +284,7 @@ class _Receiver:
         self.truncated: Truncation | None = None
         self.chunked = False
         self.redacted: tuple[str, ...] = ()
+        self.limit: Limit | None = None
 
     def take(self, data: bytes) -> bytes:
         """Store ``data`` as received; return the part h11 should see (cut at the size cap)."""
@@ -306,6 +311,7 @@ class _Receiver:
         if len(data) > room:
             data = data[: max(room, 0)]
             self.truncated = "length"
+            self.limit = "max_bytes"
         if data:
             self.raw_body.write(data)
             self.raw_digest.update(data)
@@ -389,6 +395,7 @@ async def _connect(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
     context = ssl_context(settings.ca_bundle) if https else None
     last_problem = f"no address for {host}"
+    limit: Limit | None = None
     refusal: str | None = None
     for address in addresses:
         if address_policy is not None and not is_user_url:
@@ -409,16 +416,18 @@ async def _connect(
             )
         except TimeoutError:
             last_problem = f"connect timed out after {settings.connect_timeout:g}s"
+            limit = "connect_timeout"
             continue
         except OSError as error:
             last_problem = _describe_os_error(error)
+            limit = None
             if isinstance(error, ssl.SSLError):
                 break  # a TLS failure will not improve on another address of the same host
             continue
         return reader, writer, address
     if refusal is not None and last_problem == f"no address for {host}":
         raise FetchError(refusal, blocked=True)
-    raise FetchError(last_problem)
+    raise FetchError(last_problem, limit=limit)
 
 
 async def _exchange(
@@ -480,6 +489,7 @@ async def _exchange(
         problem=problem,
         redacted_request=redacted_request,
         redacted_response=receiver.redacted,
+        limit=receiver.limit,
     )
 
 
@@ -504,15 +514,18 @@ async def _receive(
                 return f"response larger than the {settings.max_bytes}-byte cap; kept the prefix"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return _timeout(receiver, f"total time limit of {settings.total_timeout:g}s hit")
+                return _timeout(receiver, f"total time limit of {settings.total_timeout:g}s hit",
+                                "total_timeout")
             try:
                 data = await asyncio.wait_for(reader.read(READ_SIZE),
                                               timeout=min(settings.read_timeout, remaining))
             except TimeoutError:
                 if time.monotonic() >= deadline:
                     return _timeout(receiver,
-                                    f"total time limit of {settings.total_timeout:g}s hit")
-                return _timeout(receiver, f"read timed out after {settings.read_timeout:g}s")
+                                    f"total time limit of {settings.total_timeout:g}s hit",
+                                    "total_timeout")
+                return _timeout(receiver, f"read timed out after {settings.read_timeout:g}s",
+                                "read_timeout")
             if not data:
                 conn.receive_data(b"")  # EOF: h11 decides whether the message was complete
                 continue
@@ -532,9 +545,10 @@ async def _receive(
         # InformationalResponse (1xx) heads stay in the stored bytes; nothing else to do.
 
 
-def _timeout(receiver: _Receiver, message: str) -> str:
+def _timeout(receiver: _Receiver, message: str, limit: Limit) -> str:
     if receiver.response is None:
-        raise FetchError(message)
+        raise FetchError(message, limit=limit)
     receiver.truncated = "time"
+    receiver.limit = limit
     return message
 

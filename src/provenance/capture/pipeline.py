@@ -66,6 +66,8 @@ from provenance.models import (
     CaptureOptions,
     CaptureState,
     Certificate,
+    LimitHit,
+    LimitName,
     Manifest,
     PageMetadata,
     RedirectHop,
@@ -290,6 +292,7 @@ class _Session:
             redact_response=SECRET_RESPONSE_HEADERS if redact else frozenset(),
         )
         self.resources: list[Resource] = []
+        self.limits: list[LimitHit] = []
         self.tls_sessions: dict[tuple[str, int], TLSSession] = {}
         self._tls_seen: set[tuple[str, int]] = set()
         self.chains: dict[str, asyncio.Task[_Chain]] = {}
@@ -303,6 +306,10 @@ class _Session:
 
     def _next_id(self) -> str:
         return f"r{len(self.resources) + 1}"
+
+    def note_limit(self, limit: LimitName, url: str, detail: str,
+                   resource: str | None = None) -> None:
+        self.limits.append(LimitHit(limit=limit, url=url, resource=resource, detail=detail))
 
     def _add(self, resource: Resource) -> Resource:
         self.resources.append(resource)
@@ -344,12 +351,14 @@ class _Session:
             next_url = without_fragment(resolved)
             if next_url in seen:
                 chain.failure = f"redirect loop: {next_url} was already visited"
+                self.note_limit("max_redirects", url, chain.failure, hop.resource.id)
                 return chain
             if scheme_of(next_url) not in FETCHABLE_SCHEMES:
                 chain.failure = f"redirect to unsupported scheme: {next_url}"
                 return chain
             current = next_url
         chain.failure = f"too many redirects (more than {self.settings.max_redirects})"
+        self.note_limit("max_redirects", url, chain.failure, chain.hops[-1].id)
         return chain
 
     async def _hop(self, url: str, role: Role, is_user_url: bool) -> _Hop:
@@ -369,11 +378,14 @@ class _Session:
                     address_policy=self.address_policy, is_user_url=is_user_url,
                     resolver=self.resolver, request_headers=self._credentials(url, host))
             except FetchError as error:
-                return _Hop(self._add(Resource(
+                failed = self._add(Resource(
                     id=self._next_id(), url=url, role=role,
                     outcome="skipped" if error.blocked else "failed",
                     reason=error.reason, peer_ip=error.peer_ip,
-                    fetched_at=rfc3339(utc_now()))), None)
+                    fetched_at=rfc3339(utc_now())))
+                if error.limit is not None:
+                    self.note_limit(error.limit, url, error.reason, failed.id)
+                return _Hop(failed, None)
         try:
             return _Hop(await self._record(url, role, parts.hostname or "", parts.port, exchange),
                         exchange)
@@ -431,6 +443,8 @@ class _Session:
             redacted_request_headers=list(exchange.redacted_request) or None,
             redacted_response_headers=list(exchange.redacted_response) or None,
         )
+        if exchange.limit is not None:
+            self.note_limit(exchange.limit, url, exchange.problem or exchange.limit, resource.id)
         return self._add(resource)
 
     async def _note_tls(self, host: str, port: int, url: str, exchange: Exchange,
@@ -460,14 +474,21 @@ class _ArticleOutcome:
     kind: Literal["html", "document", "none"]
 
 
-def _decoded(exchange: Exchange, limit: int) -> bytes | None:
+def _decoded(session: _Session, chain: _Chain, exchange: Exchange) -> bytes | None:
+    """The entity with its content coding undone, at most ``max_decoded_bytes`` of it."""
     if exchange.entity is None:
         return None
     exchange.entity.seek(0)
+    limit = session.settings.max_decoded_bytes
     try:
-        data, _cut = decoded_prefix(exchange.entity, exchange.header("Content-Encoding"), limit)
+        data, cut = decoded_prefix(exchange.entity, exchange.header("Content-Encoding"), limit)
     except UnsupportedEncodingError:
         return None
+    if cut:
+        final = chain.hops[-1]
+        session.note_limit("max_decoded_bytes", final.url,
+                           f"only the first {limit} decoded bytes were parsed for text and "
+                           f"links (the record keeps the whole response)", final.id)
     return data
 
 
@@ -511,7 +532,7 @@ class _Capture:
         if final is None or final.status >= 400:
             return _ArticleOutcome(chain, None, "none")
         if final.media_type in HTML_MEDIA_TYPES:
-            body = _decoded(final, self.settings.max_decoded_bytes)
+            body = _decoded(self.session, chain, final)
             if body is not None:
                 extraction = await asyncio.to_thread(
                     extract_article, body, chain.hops[-1].url, final.charset)
@@ -532,7 +553,7 @@ class _Capture:
         if final is None:
             return
         if final.media_type == "text/css" and depth < MAX_CSS_DEPTH:
-            css = _decoded(final, self.settings.max_decoded_bytes)
+            css = _decoded(self.session, chain, final)
             if css is not None:
                 base = chain.hops[-1].url
                 nested = [u for u in css_references(css, base)
@@ -551,6 +572,10 @@ class _Capture:
                 chosen.add(without_fragment(link.url))
             skips.append(reason)
         self.observer(PhaseStarted("links", f"{len(chosen)} of {len(skips)} to follow"))
+        over = sum(1 for reason in skips if reason is not None and "--max-links" in reason)
+        if over:
+            self.session.note_limit("max_links", self.url, f"{over} more body link(s) than the "
+                                    f"limit of {self.settings.max_links} were not followed")
         tasks = {index: self.session.get(link.url, "linked_source")
                  for index, (link, reason) in enumerate(zip(extraction.body_links, skips,
                                                             strict=True))
@@ -754,6 +779,7 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
         options=_options_record(job.settings),
         resources=resources,
         links=links,
+        limits_hit=job.session.limits,
         tls=list(job.session.tls_sessions.values()),
         files=[BundleFile(path=f"archive/{job.warc_name}", bytes=warc_size, sha256=warc_sha256)],
         signer=Signer(fingerprint=signer.fingerprint, public_key=signer.public_key,
