@@ -23,7 +23,14 @@ class PhaseStarted:
     detail: str = ""
 
 
-Event = ResourceDone | PhaseStarted
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know that did not stop the capture (e.g. catalog trouble)."""
+
+    message: str
+
+
+Event = ResourceDone | PhaseStarted | Notice
 Observer = Callable[[Event], None]
 
 

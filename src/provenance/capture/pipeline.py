@@ -25,7 +25,7 @@ from cryptography import x509
 
 from provenance import __version__, signing
 from provenance.capture.content import UnsupportedEncodingError, decoded_prefix
-from provenance.capture.events import Observer, PhaseStarted, ResourceDone, ignore
+from provenance.capture.events import Notice, Observer, PhaseStarted, ResourceDone, ignore
 from provenance.capture.extract import ArticleExtraction, css_references, extract_article
 from provenance.capture.fetch import (
     AddressPolicy,
@@ -53,7 +53,8 @@ from provenance.capture.urls import (
     scheme_of,
     without_fragment,
 )
-from provenance.errors import OperationalError, TimestampError, UsageError
+from provenance.catalog import previous_capture, record_capture
+from provenance.errors import OperationalError, ProvenanceError, TimestampError, UsageError
 from provenance.hashing import hash_bytes
 from provenance.ids import new_capture_id
 from provenance.manifest import canonical_bytes
@@ -70,6 +71,7 @@ from provenance.models import (
     LimitName,
     Manifest,
     PageMetadata,
+    PreviousCapture,
     RedirectHop,
     Resource,
     Role,
@@ -746,6 +748,15 @@ def capture(
     return result
 
 
+def _previous(store: Path, url: str, observer: Observer) -> PreviousCapture | None:
+    """The capture of ``url`` this one follows in the store's history, if the catalog knows."""
+    try:
+        return previous_capture(store, url)
+    except ProvenanceError as error:
+        observer(Notice(f"catalog unreadable ({error}); this capture names no predecessor"))
+        return None
+
+
 def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
             article_text: ArticleText | None, started: datetime,
             signer: SigningIdentity | None, tsa_urls: Sequence[str]) -> CaptureResult:
@@ -756,6 +767,7 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
     chain = article.chain
     final = chain.final_resource
     metadata = article.extraction.metadata if article.extraction else None
+    previous = _previous(pending.store, job.url, job.observer)
     manifest = Manifest(
         media_type=MANIFEST_MEDIA_TYPE,
         schema_version=SCHEMA_VERSION,
@@ -784,6 +796,7 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
         files=[BundleFile(path=f"archive/{job.warc_name}", bytes=warc_size, sha256=warc_sha256)],
         signer=Signer(fingerprint=signer.fingerprint, public_key=signer.public_key,
                       namespace=signer.namespace) if signer else None,
+        previous=previous,
     )
     raw = canonical_bytes(manifest)
     (pending.path / MANIFEST_PATH).write_bytes(raw)
@@ -803,5 +816,12 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
         bundle = pending.commit()
     except OSError as error:
         raise OperationalError(f"cannot commit the bundle: {error.strerror}") from None
+    try:
+        record_capture(pending.store, bundle)
+    except ProvenanceError as error:
+        # The bundle is the truth and is safely committed; the catalog heals itself the next
+        # time it is opened (or with 'provenance reindex').
+        job.observer(Notice(f"catalog not updated ({error}); the bundle is safe and will be "
+                            f"indexed when the catalog is next opened"))
     return CaptureResult(capture_id=pending.capture_id, bundle=bundle, manifest=manifest,
                          manifest_bytes=raw, timestamps=tuple(stamps))

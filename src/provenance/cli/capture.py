@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from provenance import keys as keystore
-from provenance.capture.events import Event, PhaseStarted, ResourceDone
+from provenance.capture.events import Event, Notice, PhaseStarted, ResourceDone
 from provenance.capture.options import DEFAULT_USER_AGENT, CaptureSettings
 from provenance.capture.pipeline import (
     CaptureResult,
@@ -59,6 +59,8 @@ class _Progress:
             return
         if isinstance(event, ResourceDone):
             self.console.print(_event_line(event, self.console.is_terminal))
+        elif isinstance(event, Notice):
+            self.console.print(f"[yellow]note:[/] {escape(event.message)}")
 
     def live(self) -> Any:
         if self.quiet or not self.console.is_terminal:
