@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provenance.errors import UsageError
+from provenance.models import PreviousCapture
 from provenance.storage import MANIFEST_PATH, TEMP_PREFIX
 
 
@@ -22,3 +23,12 @@ def resolve_capture(store: Path, ref: str) -> Path:
         raise UsageError(f"{ref!r} is ambiguous in {store}: "
                          + ", ".join(m.name for m in matches[:5]))
     return matches[0]
+
+
+def previous_capture(store: Path, url: str) -> PreviousCapture | None:
+    """Stub until the SQLite catalog lands: no history link."""
+    return None
+
+
+def record_capture(store: Path, bundle: Path) -> None:
+    """Stub until the SQLite catalog lands: nothing to record."""
