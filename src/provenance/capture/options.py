@@ -22,7 +22,7 @@ class CaptureSettings:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     requisites: bool = True
-    concurrency: int = 16
+    concurrency: int = 64
     per_host: int = 8
     connect_timeout: float = 10.0
     read_timeout: float = 30.0

@@ -228,7 +228,8 @@ def capture_command(
         "--requisites/--no-requisites", help="Also capture the page's stylesheets, images, "
         "scripts and favicon.")] = True,
     concurrency: Annotated[int, typer.Option(
-        min=1, max=256, help="Requests in flight at once, overall.")] = 16,
+        min=1, max=256, help="Requests in flight at once, overall (at most --per-host "
+        "of them to one host).")] = 64,
     per_host: Annotated[int, typer.Option(
         "--per-host", min=1, max=64, help="Requests in flight at once to one host.")] = 8,
     connect_timeout: Annotated[float, typer.Option(
