@@ -105,7 +105,7 @@ MAX_CSS_DEPTH = 3
 INLINE_RECORD_BYTES = 64 * 1024
 DEPENDENCIES = ("warcio", "h11", "cryptography", "bcrypt", "pydantic", "rfc8785",
                 "rfc3161-client", "asn1crypto", "trafilatura", "lxml", "lxml_html_clean",
-                "tinycss2", "charset-normalizer", "platformdirs", "typer", "rich")
+                "tinycss2", "charset-normalizer", "platformdirs", "typer", "rich", "pypdf")
 
 
 class SigningIdentity:
