@@ -26,6 +26,8 @@ from provenance.capture.pipeline import (
 )
 from provenance.capture.secrets import parse_header_option
 from provenance.capture.urls import parse_fetchable
+from provenance.cite import cite
+from provenance.errors import ProvenanceError
 from provenance.cli.app import (
     EXIT_INTERRUPTED,
     EXIT_OPERATIONAL,
@@ -38,6 +40,7 @@ from provenance.cli.app import (
     parse_size,
     prompt_passphrase,
 )
+from provenance.snapshot import Snapshot
 from provenance.storage import archive_dir
 from provenance.summary import SummaryRow, summarize
 
@@ -121,6 +124,15 @@ def _render_summary(result: CaptureResult, rows: list[SummaryRow]) -> None:
     console.print(f"bundle:     {result.bundle}", markup=False)
     if manifest.signer:
         console.print(f"signed by:  {manifest.signer.fingerprint}", markup=False)
+    if manifest.state != "FAILED":
+        # A ready-to-paste citation of what was just captured (DESIGN.md section 1); other
+        # styles: provenance cite ID --format ...
+        snapshot = Snapshot(path=result.bundle, manifest_bytes=result.manifest_bytes,
+                            manifest=manifest)
+        try:
+            console.print(f"cite as:    {cite(snapshot)}", markup=False)
+        except ProvenanceError as error:  # the capture is done; a citation is a convenience
+            console.print(f"cite as:    (unavailable: {error})", markup=False)
 
 
 def _summary_json(result: CaptureResult, rows: list[SummaryRow]) -> str:
