@@ -27,7 +27,6 @@ from provenance.capture.pipeline import (
 from provenance.capture.secrets import parse_header_option
 from provenance.capture.urls import parse_fetchable
 from provenance.cite import cite
-from provenance.errors import ProvenanceError
 from provenance.cli.app import (
     EXIT_INTERRUPTED,
     EXIT_OPERATIONAL,
@@ -40,6 +39,7 @@ from provenance.cli.app import (
     parse_size,
     prompt_passphrase,
 )
+from provenance.errors import ProvenanceError
 from provenance.snapshot import Snapshot
 from provenance.storage import archive_dir
 from provenance.summary import SummaryRow, summarize
