@@ -250,4 +250,6 @@ def test_stale_temporaries_are_cleaned_but_live_ones_kept(sample_site: sample.Sa
         assert result.bundle.is_dir()
     finally:
         live.discard()
-    assert sorted(p.name for p in store.iterdir()) == [result.capture_id]
+    # Besides the bundle, only the catalog (an index derived from the bundles) remains.
+    assert sorted(p.name for p in store.iterdir()) == [result.capture_id, "catalog.sqlite",
+                                                       "catalog.sqlite.lock"]

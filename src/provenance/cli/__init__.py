@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from provenance import __version__
 from provenance.cli import capture as _capture  # noqa: F401  (registers commands)
+from provenance.cli import catalog as _catalog  # noqa: F401
 from provenance.cli import cite as _cite  # noqa: F401
 from provenance.cli import keys as _keys  # noqa: F401
 from provenance.cli import verify as _verify  # noqa: F401
