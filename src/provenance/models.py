@@ -165,7 +165,8 @@ class Signer(Model):
 
 
 LimitName = Literal["max_bytes", "total_timeout", "read_timeout", "connect_timeout",
-                    "max_redirects", "max_links", "max_decoded_bytes"]
+                    "max_redirects", "max_links", "max_decoded_bytes", "max_markup",
+                    "listed_links"]
 
 
 class LimitHit(Model):

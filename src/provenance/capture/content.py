@@ -44,7 +44,8 @@ def decoded_prefix(
             while inflater.unconsumed_tail and len(out) <= limit:
                 out += inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(out))
             if len(out) > limit:
-                return bytes(out[:limit]), True
+                del out[limit:]  # in place: a slice would copy up to ``limit`` bytes once more
+                return bytes(out), True
             if inflater.eof:
                 break
             chunk = stream.read(READ_SIZE)

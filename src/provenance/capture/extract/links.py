@@ -32,6 +32,7 @@ from provenance.capture.extract.text import (
     _HTML_BLOCK_TAGS,
     _block_text,
     _BlockText,
+    _collapse,
     _render_text,
     _snippet,
     _text_length,
@@ -43,6 +44,9 @@ _LOG = logging.getLogger(__name__)
 # 1.5 s at 10,000 link-heavy elements, 5 s at 25,000, minutes at 200,000. Larger pages only
 # show it a smaller candidate container, if there is one. Typical articles have 2,000 to 8,000.
 _TRAFILATURA_MAX_ELEMENTS = 15_000
+# its cost grows with text too: 10 MB of paragraphs take it 5 s and 200 MB more than the
+# heuristic needs (0.3 s). A long article is 100 KB of text, a book-length page 2 MB.
+_TRAFILATURA_MAX_TEXT = 2_000_000
 # an absolute URL so that nothing in trafilatura mistakes it for a relative or odd link
 _MARKER = "https://provenance.invalid/anchor/"
 # text matching (used when trafilatura's chosen extractor drops links) is a substring search;
@@ -108,15 +112,24 @@ def _candidate_container(root: HtmlElement) -> HtmlElement:
     return densest[0] if densest is not None else body
 
 
+def _fits_trafilatura(element: HtmlElement, elements: int) -> bool:
+    """Tell whether trafilatura can take ``element`` (of ``elements`` elements) in good time."""
+    if elements > _TRAFILATURA_MAX_ELEMENTS:
+        return False
+    # scripts and styles are the first thing trafilatura drops: they cost it nothing
+    hidden = sum(len(code.text or "") for code in element.iter("script", "style"))
+    return _text_length(element) - hidden <= _TRAFILATURA_MAX_TEXT
+
+
 def _trafilatura_input(
-    root: HtmlElement, total: int, container: HtmlElement | None
+    root: HtmlElement, fits: bool, container: HtmlElement | None
 ) -> HtmlElement | None:
     """Return what trafilatura may see: the page, or a copy of a small candidate container."""
-    if total <= _TRAFILATURA_MAX_ELEMENTS:
+    if fits:
         return root
     if container is None or _tag(container) in ("html", "body"):
         return None
-    if _count_elements(container) > _TRAFILATURA_MAX_ELEMENTS:
+    if not _fits_trafilatura(container, _count_elements(container)):
         return None
     wrapper = lxml.html.document_fromstring("<html><body></body></html>")
     clone = deepcopy(container)
@@ -137,14 +150,14 @@ def _extractor() -> Extractor:
 
 
 def _run_trafilatura(
-    root: HtmlElement, anchors: list[HtmlElement], total: int, container: HtmlElement | None
+    root: HtmlElement, anchors: list[HtmlElement], fits: bool, container: HtmlElement | None
 ) -> Document | None:
     """Run trafilatura with every anchor's href replaced by its numbered marker."""
     originals = [anchor.get("href") for anchor in anchors]
     try:
         for index, anchor in enumerate(anchors):
             anchor.set("href", f"{_MARKER}{index}")
-        target = _trafilatura_input(root, total, container)
+        target = _trafilatura_input(root, fits, container)
         if target is None:
             return None
         with _quiet_libraries():
@@ -203,7 +216,7 @@ def _block_texts(anchors: Iterable[HtmlElement]) -> dict[HtmlElement, _BlockText
 
 def _collapsed(element: Any) -> str:
     text = etree.tostring(element, method="text", encoding="unicode", with_tail=False)
-    return " ".join(text.split()) if isinstance(text, str) else ""
+    return _collapse(text) if isinstance(text, str) else ""
 
 
 def _extracted_paragraphs(body: Any) -> set[str]:
@@ -218,7 +231,7 @@ def _chosen_by_text(
 ) -> set[int]:
     """Pick anchors whose paragraph is in the extracted text (for extractors that drop links)."""
     paragraphs = _extracted_paragraphs(body)
-    flat = " ".join(text.split())
+    flat = _collapse(text)
     candidates = [(index, anchor) for index, anchor in enumerate(anchors) if keep(anchor)]
     texts = _block_texts(anchor for _, anchor in candidates)
     budget = _TEXT_MATCH_BUDGET
@@ -322,8 +335,9 @@ def _heuristic_content(
 
 def _main_content(root: HtmlElement, anchors: list[HtmlElement], total: int) -> _MainContent:
     # the candidate is needed up front only when the page is too big for trafilatura
-    container = _candidate_container(root) if total > _TRAFILATURA_MAX_ELEMENTS else None
-    result = _run_trafilatura(root, anchors, total, container)
+    fits = _fits_trafilatura(root, total)
+    container = None if fits else _candidate_container(root)
+    result = _run_trafilatura(root, anchors, fits, container)
     content = _from_trafilatura(root, result, anchors) if result is not None else None
     if content is not None:
         return content
@@ -333,9 +347,14 @@ def _main_content(root: HtmlElement, anchors: list[HtmlElement], total: int) -> 
 
 
 def _body_links(
-    anchors: list[HtmlElement], hrefs: list[str], chosen: frozenset[int], base: str
+    anchors: list[HtmlElement],
+    hrefs: list[str],
+    chosen: frozenset[int],
+    base: str,
+    limit: int | None = None,
 ) -> tuple[BodyLink, ...]:
-    indices = sorted(chosen)
+    """Describe the chosen anchors in document order, the first ``limit`` of them if given."""
+    indices = sorted(chosen)[:limit]
     texts = _block_texts(anchors[index] for index in indices)
     resolved: dict[str, str] = {}  # articles cite the same source more than once
     links: list[BodyLink] = []

@@ -21,7 +21,7 @@ from trafilatura.settings import Document
 from provenance.capture.extract.models import PageMetadata
 from provenance.capture.extract.parsing import _resolve, _tag
 from provenance.capture.extract.quiet import _quiet_libraries
-from provenance.capture.extract.text import _text_length
+from provenance.capture.extract.text import _collapse, _text_length
 
 _LOG = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class _PageFacts:
 def _clean(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    collapsed = " ".join(value.split())
+    collapsed = _collapse(value)
     return collapsed or None
 
 
@@ -333,8 +333,13 @@ def _metadata(facts: _PageFacts, found: Document | None, base: str) -> PageMetad
     )
 
 
-def _shallow_copy(element: HtmlElement, parent: HtmlElement | None) -> HtmlElement | None:
-    """Copy ``element`` without children (into ``parent``); None if lxml refuses it."""
+def _shallow_copy(
+    element: HtmlElement, parent: HtmlElement | None, budget: list[int]
+) -> HtmlElement | None:
+    """Copy ``element`` without children (into ``parent``); None if lxml refuses it.
+
+    ``budget`` holds the characters of text the copy may still take; each text is charged.
+    """
     try:
         if parent is None:
             clone = lxml.html.Element(element.tag)
@@ -351,27 +356,36 @@ def _shallow_copy(element: HtmlElement, parent: HtmlElement | None) -> HtmlEleme
     cap = None if _tag(element) == "script" else _METADATA_TEXT_CAP
     for attribute in ("text", "tail"):
         value = getattr(element, attribute)
+        if value:
+            room = max(0, budget[0])
+            value = value[: room if cap is None else min(cap, room)]
+            budget[0] -= len(value)
         try:
-            setattr(clone, attribute, value[:cap] if value else value)
+            setattr(clone, attribute, value)
         except (TypeError, ValueError):
             continue  # control characters the tree API rejects
     return clone
 
 
 def _truncated_copy(root: HtmlElement, budget: int) -> HtmlElement:
-    """Copy the first ``budget`` elements of the page, in document order."""
-    copy_root = _shallow_copy(root, None)
+    """Copy the first ``budget`` elements of the page, in document order.
+
+    The copy also holds at most ``_METADATA_MAX_TEXT`` characters of text: htmldate's regexes
+    take seconds per 10 MB, and 10,000 paragraphs of a long page are that much.
+    """
+    text_budget = [_METADATA_MAX_TEXT]
+    copy_root = _shallow_copy(root, None, text_budget)
     if copy_root is None:
         return lxml.html.document_fromstring("<html><body></body></html>")
     count = 1
     stack: list[tuple[Iterator[HtmlElement], HtmlElement]] = [(root.iterchildren(), copy_root)]
-    while stack and count < budget:
+    while stack and count < budget and text_budget[0] > 0:
         children, target = stack[-1]
         child = next(children, None)
         if child is None:
             stack.pop()
             continue
-        clone = _shallow_copy(child, target)
+        clone = _shallow_copy(child, target, text_budget)
         if clone is not None:
             count += 1
             stack.append((child.iterchildren(), clone))

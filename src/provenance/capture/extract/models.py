@@ -54,10 +54,14 @@ class ArticleExtraction:
 
     ``body_links`` are in document order and include mailto:, fragment-only and repeated links:
     the caller decides what to skip. ``requisites`` are deduplicated, in document order.
-    ``text`` is plain text, paragraphs separated by blank lines.
+    ``text`` is plain text, paragraphs separated by blank lines. ``more_links`` counts the
+    body links past the ``max_links`` the caller asked for, not described. ``truncated`` says
+    why only a prefix of the page was read, when it was (the stored record keeps every byte).
     """
 
     metadata: PageMetadata
     text: str
     body_links: tuple[BodyLink, ...]
     requisites: tuple[Requisite, ...]
+    more_links: int = 0
+    truncated: str | None = None

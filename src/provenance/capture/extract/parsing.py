@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from itertools import islice
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
@@ -15,13 +17,71 @@ _ASCII_WHITESPACE = " \t\n\f\r"
 _CONTROL_CHARACTERS = dict.fromkeys([*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 _SKIPPED_SCHEMES = ("data:", "javascript:", "about:", "blob:")
 _SRCSET_SEPARATORS = _ASCII_WHITESPACE + ","
+# Memory for a parsed page grows with its markup, not its bytes: 8 bytes of "<p>a</p>" make an
+# element of about 300 bytes in lxml, 4 bytes of " a1" an attribute of about 110, so a 32 MB
+# page of either (a gzip bomb carries one in 32 KB) would take a gigabyte. Parsing stops once
+# the start tags (2 units each) and attributes (1 unit) reach the budget: about 150 MB of tree
+# at worst. Articles use 10,000 to 50,000 units; a 10 MB page of dense markup 750,000.
+_MAX_MARKUP = 1_000_000
+_TAG_UNITS = 2
+# HTML's tokenizer (WHATWG HTML section 13.2.5.32 onwards), as regular expressions that cannot
+# backtrack: an attribute is an optional separator, a name, and an optional "=" and value.
+_ATTRIBUTE = (
+    r"[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+    r"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >]*+))?+"
+)
+_ATTRIBUTES = re.compile(_ATTRIBUTE)
+_START_TAG = re.compile(rf"<[A-Za-z][^\t\n\f\r />]*+((?>(?:{_ATTRIBUTE})*+))")
+# libxml2 checks each attribute against all before it in the tag, so one tag of 170,000
+# attributes (1 MB) takes it 30 s, and our tree walks a minute more. Real elements have a
+# handful; attributes past the 256th are dropped before parsing (with the budget above, the
+# checks then cost at most about a second).
+_MAX_ATTRIBUTES = 256
+
+
+def _bounded_markup(html: str, limit: int = _MAX_MARKUP) -> tuple[str, bool]:
+    """Return ``html`` cut before the start tag that takes it past ``limit`` markup units.
+
+    Also drops the attributes of any tag past its ``_MAX_ATTRIBUTES``-th. The flag says
+    whether the document was cut short. One pass: each start tag is matched once, as a
+    whole, so markup nested in attribute names is never scanned twice.
+    """
+    units = 0
+    end = len(html)
+    kept: list[str] = []  # the document up to ``done``, less the attributes dropped
+    done = 0
+    for tag in _START_TAG.finditer(html):
+        units += _TAG_UNITS
+        if tag.end(1) > tag.start(1):
+            attributes = _ATTRIBUTES.finditer(html, tag.start(1), tag.end(1))
+            for count, attribute in enumerate(islice(attributes, _MAX_ATTRIBUTES + 1), 1):
+                if count > _MAX_ATTRIBUTES:
+                    kept.append(html[done : attribute.start()])
+                    done = tag.end(1)
+                else:
+                    units += 1
+        if units > limit:
+            end = tag.start()
+            break
+    if not kept:
+        return html[:end] if end < len(html) else html, end < len(html)
+    kept.append(html[done:end])
+    return "".join(kept), end < len(html)
 
 
 def _parse_document(html: str) -> HtmlElement:
     """Parse HTML into an ``<html>`` root, whatever the input looks like."""
+    return _parse_bounded(html)[0]
+
+
+def _parse_bounded(html: str) -> tuple[HtmlElement, bool]:
+    """Parse at most ``_MAX_MARKUP`` units of markup; also say whether the page was cut."""
+    # WHATWG HTML section 13.2.6.4.7: in body, a U+0000 character is ignored, so it never
+    # reaches the text (dropping it also makes a page of zeros cost nothing to parse).
+    cleaned, cut = _bounded_markup(html.replace("\x00", "").translate(_CONTROL_CHARACTERS))
     # bytes with an explicit encoding sidestep lxml's refusal of str with an XML declaration
-    cleaned = html.replace("\x00", "\ufffd").translate(_CONTROL_CHARACTERS)
     data = cleaned.encode("utf-8", errors="replace")
+    del cleaned
     parser = lxml.html.HTMLParser(
         encoding="utf-8", huge_tree=True, remove_comments=True, remove_pis=True
     )
@@ -31,7 +91,7 @@ def _parse_document(html: str) -> HtmlElement:
         root = None
     if root is None:
         root = lxml.html.document_fromstring(b"<html><body></body></html>", parser=parser)
-    return root
+    return root, cut
 
 
 def _resolve(base: str, reference: str) -> str | None:

@@ -39,6 +39,39 @@ _LINE_BREAK_TAGS = frozenset({"br", "lb"})
 _CELL_TAGS = frozenset({"td", "th", "cell"})
 _CONTEXT_LIMIT = 240
 _SENTENCE_END = re.compile(r"[.!?…。！？]['\"”’»)\]]*\s")
+# str.split() makes an object per word: 16 million of them (800 MB) for a 32 MB paragraph of
+# "a a a ...". Long texts are collapsed a slice at a time, gluing words cut at slice ends.
+_COLLAPSE_SLICE = 1 << 16
+
+
+def _collapse(text: str) -> str:
+    """Collapse runs of whitespace to one space and strip the ends: ``" ".join(text.split())``."""
+    if len(text) <= _COLLAPSE_SLICE:
+        return " ".join(text.split())
+    runs: list[str] = []  # collapsed runs of whole words
+    partial: list[str] = []  # the pieces of a word that runs across slice boundaries
+    for start in range(0, len(text), _COLLAPSE_SLICE):
+        chunk = text[start : start + _COLLAPSE_SLICE]
+        words = chunk.split()
+        if partial and (not words or chunk[0].isspace()):
+            runs.append("".join(partial))
+            partial = []
+        if not words:
+            continue
+        if partial:
+            partial.append(words[0])
+            if len(words) == 1 and not chunk[-1].isspace():
+                continue  # one word, still running on into the next slice
+            runs.append("".join(partial))
+            partial = []
+            words = words[1:]
+        if words and not chunk[-1].isspace():
+            partial.append(words.pop())
+        if words:
+            runs.append(" ".join(words))
+    if partial:
+        runs.append("".join(partial))
+    return " ".join(runs)
 
 
 class _CollapsedText:
@@ -52,13 +85,12 @@ class _CollapsedText:
     def add(self, text: str | None) -> None:
         if not text:
             return
-        words = text.split()
-        if not words:
+        joined = _collapse(text)
+        if not joined:
             self.pending_space = True
             return
         if text[0].isspace():
             self.pending_space = True
-        joined = " ".join(words)
         if self.pending_space and self.length:
             self.parts.append(" ")
             self.length += 1
@@ -169,7 +201,7 @@ class _Paragraphs:
         self.line.append(" ")
 
     def line_break(self) -> None:
-        collapsed = " ".join("".join(self.line).split())
+        collapsed = _collapse("".join(self.line))
         if collapsed:
             self.lines.append(collapsed)
         self.line = []
