@@ -22,7 +22,7 @@ from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import CaptureResult, capture
 from provenance.capture.secrets import REDACTED, redact_head
 from provenance.verify import verify_bundle
-from servers import RawRoute, serve
+from servers import RawRoute, raw, serve
 
 TOKEN = "Bearer TOPSECRET-7f3a"
 API_KEY = "KEYSECRET-19c2"
@@ -199,3 +199,43 @@ def test_redact_head_keeps_everything_but_the_values() -> None:
     assert stored == (b"HTTP/1.1 200 OK\r\nSet-Cookie: [redacted]\r\nX-Folded: x\r\n"
                       b"SET-COOKIE: [redacted]\r\nContent-Length: 0\r\n\r\n")
     assert redact_head(head, frozenset()) == (head, ())
+
+
+@pytest.mark.parametrize("shape", ["bare-lf", "early-hints", "trailer"])
+def test_set_cookie_is_redacted_in_every_place_a_server_can_put_it(
+        shape: str, tmp_path: Path) -> None:
+    """Bare-LF heads, a 103 Early Hints head before the real one, a chunked trailer."""
+    body = b"<p>the page</p>"
+    secret = f"sid={SERVER_COOKIE}".encode()
+    if shape == "bare-lf":
+        response = (b"HTTP/1.1 200 OK\nContent-Type: text/html\nSet-Cookie: " + secret +
+                    b"\nContent-Length: " + str(len(body)).encode() + b"\n\n" + body)
+    elif shape == "early-hints":
+        response = (b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
+                    b"Set-Cookie: early=" + secret + b"\r\n\r\n"
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: " + secret +
+                    b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    else:
+        response = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                    b"Transfer-Encoding: chunked\r\nTrailer: Set-Cookie\r\n\r\n"
+                    + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n"
+                    b"Set-Cookie: " + secret + b"\r\nX-Trailer-Note: kept\r\n\r\n")
+    signer, _ = make_signer()
+    with serve({"/": raw(response)}) as server:
+        result = capture(f"{server.base_url}/", store=tmp_path / "store", signer=signer,
+                         settings=CaptureSettings(extra_headers=(("Authorization", TOKEN),),
+                                                  links="none", requisites=False))
+    warc = _warc_text(result)
+    assert SERVER_COOKIE.encode() not in warc
+    assert b"Provenance-Redacted: Set-Cookie" in warc
+    article = result.manifest.resources[0]
+    assert article.redacted_response_headers and "Set-Cookie" in article.redacted_response_headers
+    # The entity is still described right: 15 bytes of body, whatever came before or after.
+    assert (article.status, article.bytes) == (200, len(body))
+    if shape == "trailer":
+        assert b"X-Trailer-Note: kept" in warc
+    assert verify_bundle(result.bundle, trusted=(signer.fingerprint,)).verdict == "VERIFIED"
+    (warc_path,) = (result.bundle / "archive").glob("*.warc.gz")
+    checked = subprocess.run([tool("warcio"), "check", str(warc_path)],
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -169,8 +169,10 @@ def write_bytes_record(
     headers.extend(extra)
     digest = hash_bytes(payload)
     headers.append(("WARC-Block-Digest", digest))
-    if record_type not in ("warcinfo", "metadata"):
-        # For resource/conversion records the payload is the whole block (WARC 1.1 section 5.9).
+    if record_type != "warcinfo":
+        # For resource, conversion and metadata records the payload is the whole block (WARC
+        # 1.1 section 5.9). Given here, it is sha256 like every other digest; left out, warcio
+        # would add a sha1 one of its own.
         headers.append(("WARC-Payload-Digest", digest))
     return warc.write(record_type, headers, io.BytesIO(payload), len(payload), content_type)
 

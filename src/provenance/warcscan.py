@@ -53,6 +53,21 @@ _CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 _TRAILER = b"\r\n\r\n"
 
 
+#: a line end, then an empty line, each CRLF or bare LF
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def _http_head_end(buffer: bytearray, start: int) -> int:
+    """Offset just past the blank line ending an HTTP head, or -1.
+
+    Servers end lines with bare LF too (RFC 9112 section 2.2 lets recipients accept it), the
+    recorder stores such heads as received, and warcio reads a line-ending of either kind:
+    whichever blank line comes first ends the head.
+    """
+    found = _BLANK_LINE.search(buffer, start)
+    return found.end() if found else -1
+
+
 @dataclass
 class ScannedRecord:
     offset: int
@@ -209,9 +224,9 @@ class _RecordParser:
         # Still inside the HTTP head: buffer until the blank line, then hash the rest.
         start = max(0, len(self.http_head) - 3)
         self.http_head.extend(data)
-        end = self.http_head.find(b"\r\n\r\n", start)
+        end = _http_head_end(self.http_head, start)
         if end >= 0:
-            self.payload.update(bytes(self.http_head[end + 4:]))
+            self.payload.update(bytes(self.http_head[end:]))
             self.http_head = None
         elif len(self.http_head) > MAX_HEADER_BYTES:
             # No end of head in sight: count nothing as payload (which will mismatch) and stop

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import re
 import socket
 import ssl
 import tempfile
@@ -205,12 +206,37 @@ def _tls_details(writer: asyncio.StreamWriter) -> TLSDetails | None:
     )
 
 
+def _trailer_start(tail: bytes) -> int | None:
+    """Offset in ``tail`` (the end of a chunked body) just after the last-chunk line.
+
+    Walking back from the final blank line over the trailer fields, the first line without a
+    colon is the last-chunk line ``0[;ext]`` (RFC 9112 section 7.1); h11 has already checked
+    the framing.
+    """
+    lines = tail.split(b"\n")
+    offset = len(tail)
+    for line in reversed(lines[:-1]):  # the last element is what follows the final LF
+        offset -= len(line) + 1
+        bare = line.rstrip(b"\r")
+        if bare and b":" not in bare and bare[:1] not in (b" ", b"\t"):
+            return offset + len(line) + 1 if bare.split(b";")[0].strip(b"0") == b"" else None
+    return None
+
+
+#: a line end, then an empty line, each CRLF or bare LF (RFC 9112 section 2.2)
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def _is_informational(head: bytes | bytearray) -> bool:
+    """Whether a response head is a 1xx interim one (RFC 9110 section 15.2; 101 aside)."""
+    parts = bytes(head[:32]).split(None, 2)
+    return len(parts) >= 2 and parts[1][:1] == b"1" and parts[1] != b"101"
+
+
 def _find_head_end(buffer: bytes | bytearray) -> int:
     """Index just past the blank line ending the head (RFC 9112 section 2.2 tolerates bare LF)."""
-    crlf = buffer.find(b"\r\n\r\n")
-    lf = buffer.find(b"\n\n")
-    ends = [i + 4 for i in (crlf,) if i >= 0] + [i + 2 for i in (lf,) if i >= 0]
-    return min(ends) if ends else -1
+    found = _BLANK_LINE.search(buffer)
+    return found.end() if found else -1
 
 
 def _describe_os_error(error: OSError) -> str:
@@ -285,6 +311,10 @@ class _Receiver:
         self.chunked = False
         self.redacted: tuple[str, ...] = ()
         self.limit: Limit | None = None
+        #: 1xx heads came first (RFC 9110 section 15.2); the final head follows them
+        self.informational = False
+        self.interim = bytearray()  # heads after the first, until the final one is complete
+        self.final_head_done = False
 
     def take(self, data: bytes) -> bytes:
         """Store ``data`` as received; return the part h11 should see (cut at the size cap)."""
@@ -295,16 +325,46 @@ class _Receiver:
                 if len(self.head) > MAX_HEAD_BYTES:
                     raise FetchError("malformed HTTP response: header block too large")
                 return data
-            body_part = bytes(self.head[end:])
+            rest = bytes(self.head[end:])
             del self.head[end:]
             self.head_done = True
+            self.informational = _is_informational(self.head)
+            self.final_head_done = not self.informational
             # Secrets leave the head before anything is stored or hashed; h11 still parses
             # the bytes as received (the return value below).
             stored, self.redacted = redact_head(bytes(self.head), self.settings.redact_response)
             self.head = bytearray(stored)
             self.block_digest.update(stored)
-            return data[: len(data) - len(body_part)] + self._take_body(body_part)
+            return data[: len(data) - len(rest)] + self.take(rest) if rest else data
+        if not self.final_head_done:
+            return self._take_interim(data)
         return self._take_body(data)
+
+    def _take_interim(self, data: bytes) -> bytes:
+        """Heads after a 1xx one: held back until the final head is complete, then redacted.
+
+        The record keeps them where they came, after the first head, where warcio (and so
+        ``warcio check``) counts them as payload; the entity digest covers the body alone.
+        """
+        self.interim.extend(data)
+        start = 0
+        while True:
+            end = _find_head_end(self.interim[start:])
+            if end < 0:
+                if len(self.interim) > MAX_HEAD_BYTES:
+                    raise FetchError("malformed HTTP response: header block too large")
+                return data
+            is_final = not _is_informational(self.interim[start:start + end])
+            start += end
+            if is_final:
+                break
+        heads, rest = bytes(self.interim[:start]), bytes(self.interim[start:])
+        self.interim.clear()
+        self.final_head_done = True
+        stored, names = redact_head(heads, self.settings.redact_response)
+        self.redacted += names
+        self._take_body(stored)
+        return data[: len(data) - len(rest)] + self._take_body(rest)
 
     def _take_body(self, data: bytes) -> bytes:
         room = self.settings.max_bytes - self.raw_digest.size
@@ -337,9 +397,43 @@ class _Receiver:
         if self.entity is not None:
             self.entity.close()
 
+    def on_trailers(self, event: h11.EndOfMessage) -> None:
+        """Redact secret fields of a chunked trailer section (RFC 9112 section 7.1.2).
+
+        The trailer is the tail of the raw body, already spooled and hashed, so in this rare
+        case the tail is rewritten and the digests recomputed from the spool.
+        """
+        names = self.settings.redact_response
+        if not names or not any(name.lower().decode("latin-1") in names
+                                for name, _ in event.headers.raw_items()):
+            return
+        self.raw_body.seek(max(0, self.raw_digest.size - MAX_HEAD_BYTES))
+        tail_start = self.raw_body.tell()
+        tail = self.raw_body.read()
+        start = _trailer_start(tail)
+        if start is None:
+            return
+        stored, redacted = redact_head(b"0\r\n" + tail[start:], names)
+        self.redacted += redacted
+        self.raw_body.seek(tail_start + start)
+        self.raw_body.truncate()
+        self.raw_body.write(stored[3:])
+        # Recompute what covered the old tail: the raw body's digest and the block's.
+        self.raw_body.seek(0)
+        self.raw_digest, self.block_digest = RunningDigest(), RunningDigest()
+        self.block_digest.update(bytes(self.head))
+        while chunk := self.raw_body.read(READ_SIZE):
+            self.raw_digest.update(chunk)
+            self.block_digest.update(chunk)
+
+    @property
+    def entity_is_raw_body(self) -> bool:
+        """Without a transfer coding or interim heads, the raw body is the entity."""
+        return not (self.chunked or self.informational)
+
     def on_data(self, data: bytes) -> None:
-        # Without a transfer coding the entity is the raw body, already hashed in take().
-        if self.chunked:
+        # When the entity is the raw body it was already hashed in take().
+        if not self.entity_is_raw_body:
             self.entity_digest.update(data)
         if self.entity is not None:
             self.entity.write(data)
@@ -475,7 +569,8 @@ async def _exchange(
         response_head=bytes(receiver.head),
         raw_body=receiver.raw_body,
         raw_body_digest=receiver.raw_digest,
-        entity_digest=receiver.entity_digest if receiver.chunked else receiver.raw_digest,
+        entity_digest=receiver.raw_digest if receiver.entity_is_raw_body
+        else receiver.entity_digest,
         block_digest=receiver.block_digest,
         status=response.status_code,
         reason=response.reason.decode("latin-1"),
@@ -540,7 +635,10 @@ async def _receive(
             receiver.on_response(event)
         elif isinstance(event, h11.Data):
             receiver.on_data(bytes(event.data))
-        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+        elif isinstance(event, h11.EndOfMessage):
+            receiver.on_trailers(event)
+            return None
+        elif isinstance(event, h11.ConnectionClosed):
             return None
         # InformationalResponse (1xx) heads stay in the stored bytes; nothing else to do.
 

@@ -38,6 +38,7 @@ REDACTION_HEADER = "Provenance-Redacted"
 PUBLIC_REQUEST_HEADERS = frozenset({"accept", "accept-language", "user-agent", "referer",
                                     "dnt", "save-data", "cache-control", "pragma"})
 
+_LINE_ENDING = re.compile(rb"(\r?\n)")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 section 5.6.2
 
 
@@ -94,23 +95,26 @@ def redact_head(head: bytes, secret_names: frozenset[str]) -> tuple[bytes, tuple
     """
     if not secret_names:
         return head, ()
-    lines = head.split(b"\r\n")
+    # Keep each line's own ending: servers send bare LF too (RFC 9112 section 2.2 lets a
+    # recipient accept it), and everything but the secret values must keep its bytes.
+    pieces = _LINE_ENDING.split(head)
+    lines, endings = pieces[0::2], [*pieces[1::2], b""]
     redacted: list[str] = []
-    out = [lines[0]]
+    out = [lines[0] + endings[0]]
     in_secret = False
-    for line in lines[1:]:
+    for line, ending in zip(lines[1:], endings[1:], strict=True):
         if line[:1] in (b" ", b"\t") and in_secret:
             continue  # the folded remainder of a secret value
         name, colon, _value = line.partition(b":")
         in_secret = bool(colon) and name.strip().lower().decode("latin-1") in secret_names
         if in_secret:
             redacted.append(name.strip().decode("latin-1"))
-            out.append(name + b": " + REDACTED)
+            out.append(name + b": " + REDACTED + ending)
         else:
-            out.append(line)
+            out.append(line + ending)
     if not redacted:
         return head, ()
-    return b"\r\n".join(out), tuple(redacted)
+    return b"".join(out), tuple(redacted)
 
 
 def request_secrets(extra_headers: Sequence[tuple[str, str]]) -> frozenset[str]:
