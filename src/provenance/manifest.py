@@ -7,6 +7,7 @@ the bytes on disk first and only then parses them (``load_manifest`` keeps both)
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,17 @@ from provenance.errors import BundleFormatError
 from provenance.models import Manifest
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+_MAX_SHOWN = 80
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(text: str) -> str:
+    """Manifest-supplied text for a one-line error: controls and lone surrogates escaped."""
+    # An object key is any JSON string: a newline or a lone surrogate (RFC 8259 section 8.2
+    # allows "\ud800") in it must not reach a terminal through the error message.
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
 def canonical_bytes(manifest: Manifest) -> bytes:
@@ -36,13 +48,23 @@ def parse_manifest(raw: bytes) -> Manifest:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BundleFormatError(f"manifest is not JSON: {error}") from None
+    except ValueError:
+        # Not a JSONDecodeError: CPython refuses to convert an integer literal longer than
+        # sys.get_int_max_str_digits() (4300 by default) and json.loads lets that through as
+        # a bare ValueError. A manifest's numbers are integers that fit an IEEE double
+        # (RFC 8785 section 3.2.2.3): 16 digits at most.
+        raise BundleFormatError("manifest holds a number too long to be a manifest's") from None
     except RecursionError:
         raise BundleFormatError("manifest is nested too deeply to be a manifest") from None
     try:
-        return Manifest.model_validate(data)
+        # Strict: the JSON types are the published schema's (schema/manifest.schema.json), so
+        # "5" is not an offset, true is not 1 and 1 is not true. Lax coercion would accept
+        # signed bytes that every schema-based verifier rejects. Nested objects are still
+        # read from JSON objects.
+        return Manifest.model_validate(data, strict=True)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(root)"
+        where = _shown(".".join(str(part) for part in first["loc"])) or "(root)"
         raise BundleFormatError(
             f"manifest does not match the schema at {where}: {first['msg']}") from None
 

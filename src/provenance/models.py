@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MANIFEST_MEDIA_TYPE = "application/vnd.provenance.manifest+json; version=1"
 SCHEMA_VERSION = 1
@@ -212,3 +212,11 @@ class Manifest(Model):
     files: list[BundleFile]
     signer: Signer | None = None
     previous: PreviousCapture | None = None
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        # Literal[1] matches by equality, and in Python True == 1: JSON true is not version 1.
+        if isinstance(value, bool):
+            raise ValueError("schema_version must be the integer 1")
+        return value

@@ -7,6 +7,7 @@ record inflated under a cap, so a damaged or hostile bundle costs bounded memory
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,10 @@ from provenance.storage import MANIFEST_PATH
 
 #: Largest record block read back into memory (text of articles and sources; not evidence).
 MAX_BLOCK_BYTES = 64 * 1024 * 1024
+#: Inflated bytes allowed for the WARC header on top of the block limit.
+_HEAD_ALLOWANCE = 64 * 1024
+_READ_SIZE = 1 << 20
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -52,33 +57,55 @@ class RecordBlock:
 def read_record(bundle: Path, location: WarcLocation,
                 limit: int = MAX_BLOCK_BYTES) -> RecordBlock:
     """Read the gzip member at ``location`` (one record: WARC 1.1 annex D.2) from the bundle."""
-    target = (bundle / location.file).resolve()
-    if bundle.resolve() not in target.parents:
-        raise BundleFormatError(f"record location outside the bundle: {location.file}")
+    # The file name comes from the manifest: shown with repr() so that control characters
+    # and lone surrogates (a JSON "\ud800" escape, RFC 8259 section 8.2) stay on one line.
+    shown = repr(location.file)
+    try:
+        target = (bundle / location.file).resolve()
+        inside = bundle.resolve() in target.parents
+    except (OSError, ValueError):  # a NUL, or a surrogate the file system cannot encode
+        raise BundleFormatError(f"record location {shown} is not a usable path") from None
+    except RuntimeError:  # Python 3.11's resolve() reports a symbolic link loop this way
+        raise BundleFormatError(f"record location {shown} is a symbolic link loop") from None
+    if not inside:
+        raise BundleFormatError(f"record location outside the bundle: {shown}")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    wanted = limit + _HEAD_ALLOWANCE
+    data = bytearray()
     try:
         with target.open("rb") as stream:
             stream.seek(location.offset)
-            member = stream.read(location.length)
+            left = location.length
+            # The length comes from the manifest and may be anything up to 2**53 - 1
+            # (models.Size): read(length) would allocate that much up front, so the member is
+            # read in chunks and inflated only until ``wanted`` bytes are out.
+            while left > 0 and len(data) < wanted and not inflater.eof:
+                chunk = stream.read(min(left, _READ_SIZE))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                while chunk and len(data) < wanted and not inflater.eof:
+                    data += inflater.decompress(chunk, wanted - len(data))
+                    chunk = inflater.unconsumed_tail
     except OSError as error:
-        raise BundleFormatError(f"{location.file}: cannot read: {error.strerror}") from None
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(member, limit + 64 * 1024)
+        raise BundleFormatError(f"{shown}: cannot read: {error.strerror}") from None
     except zlib.error as error:
         raise BundleFormatError(
-            f"{location.file} @{location.offset}: not a gzip record ({error})") from None
-    head, separator, rest = data.partition(b"\r\n\r\n")
+            f"{shown} @{location.offset}: not a gzip record ({error})") from None
+    head, separator, rest = bytes(data).partition(b"\r\n\r\n")
     if not separator or not head.startswith(b"WARC/"):
-        raise BundleFormatError(f"{location.file} @{location.offset}: not a WARC record")
+        raise BundleFormatError(f"{shown} @{location.offset}: not a WARC record")
     headers: dict[str, str] = {}
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.decode("utf-8", "replace").partition(":")
         headers[name.strip().lower()] = value.strip()
-    try:
-        length = int(headers.get("content-length", ""))
-    except ValueError:
+    # WARC 1.1 section 5.3: Content-Length is 1*DIGIT. int() alone would also take "-5",
+    # "+5", "1_0" and non-ASCII digits, and a negative length would cut the block short.
+    length_field = headers.get("content-length", "")
+    if not _CONTENT_LENGTH.fullmatch(length_field):
         raise BundleFormatError(
-            f"{location.file} @{location.offset}: record without a Content-Length") from None
+            f"{shown} @{location.offset}: record without a Content-Length")
+    length = int(length_field)
     block = rest[:min(length, limit)]
     return RecordBlock(warc_headers=headers, block=block,
                        complete=len(block) == length)

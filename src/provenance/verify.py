@@ -13,6 +13,7 @@ without being opened.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -142,7 +143,13 @@ def _kind(root: Path, relative: str) -> PathKind:
         except (FileNotFoundError, NotADirectoryError):
             return "missing"
         except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                return "missing"  # a manifest may name anything; no such name can exist here
             raise BundleFormatError(f"{current}: cannot inspect: {error.strerror}") from None
+        except ValueError:
+            # A lone surrogate (a JSON "\ud800" escape, RFC 8259 section 8.2) that the file
+            # system encoding cannot express, or a NUL: no file can have that name.
+            return "missing"
         if stat.S_ISLNK(mode):
             return "link"
         if index < len(parts) - 1 and not stat.S_ISDIR(mode):
