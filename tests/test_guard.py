@@ -166,3 +166,26 @@ def test_guard_compares_hosts_case_and_trailing_dot_insensitively() -> None:
     refusal = guard("evil.example", "10.0.0.1")
     assert refusal is not None and "private address 10.0.0.1" in refusal
     assert guard("cdn.example", "93.184.215.14") is None
+
+
+def test_the_article_host_cannot_rebind_inside_after_a_public_answer() -> None:
+    # Pure policy calls, as the recorder makes them before each connection: nothing contacted.
+    guard = AddressGuard.for_article("news.example")
+    assert guard("news.example", "93.184.215.14", True) is None  # the user's URL: public
+    refusal = guard("news.example", "127.0.0.1", False)  # same name, now pointing inside
+    assert refusal is not None and "DNS rebinding" in refusal
+    assert guard("news.example", "93.184.215.15", False) is None
+
+    intranet = AddressGuard.for_article("wiki.internal")
+    assert intranet("wiki.internal", "10.0.0.7", True) is None  # the user chose a local page
+    assert intranet("wiki.internal", "10.0.0.8", False) is None  # so its host stays usable
+    assert intranet("elsewhere.internal", "10.0.0.9", False) is not None
+
+
+@pytest.mark.parametrize(("address", "kind"), [
+    ("2002:7f00:1::1", "loopback"),  # 6to4 wrapping 127.0.0.1
+    ("2002:c0a8:101::1", "private"),  # 6to4 wrapping 192.168.1.1
+    ("fec0::1", "site-local"),
+])
+def test_ipv6_forms_that_wrap_or_hide_a_local_address(address: str, kind: str) -> None:
+    assert address_kind(ipaddress.ip_address(address)) == kind

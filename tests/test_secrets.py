@@ -239,3 +239,42 @@ def test_set_cookie_is_redacted_in_every_place_a_server_can_put_it(
     checked = subprocess.run([tool("warcio"), "check", str(warc_path)],
                              capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_header_credentials_stay_on_the_articles_origin(tmp_path: Path) -> None:
+    """Same host, other port: another origin (RFC 6454), so no --header fields go there."""
+    other_seen: list[dict[str, str]] = []
+    article_seen: list[dict[str, str]] = []
+    with serve({"/x": _recording("<p>other port</p>", other_seen)}) as other:
+        text = "The minutes confirm the vote in detail, line by line, with every amendment. "
+        page = (f"<html><body><article><h1>Origins</h1><p>{text * 4}</p><p>See "
+                f"<a href=\"{other.base_url}/x\">the other port</a>.</p></article></body></html>")
+        with serve({"/": _recording(page, article_seen)}) as server:
+            capture(f"{server.base_url}/", store=tmp_path / "store",
+                    settings=CaptureSettings(extra_headers=(("Authorization", TOKEN),),
+                                             requisites=False))
+    assert article_seen[0]["authorization"] == TOKEN
+    (seen,) = other_seen
+    assert "authorization" not in seen
+
+
+def test_credentials_in_urls_are_refused_and_never_stored(tmp_path: Path) -> None:
+    done = run_cli("capture", "http://alice:URLSECRET@127.0.0.1:9/x", "--archive-dir",
+                   str(tmp_path / "refused"))
+    assert done.returncode == 2
+    assert "credentials in a URL" in done.stderr and "URLSECRET" not in done.stderr
+    assert not (tmp_path / "refused").exists()
+
+    text = "The minutes confirm the vote in detail, line by line, with every amendment. "
+    page = (f"<html><body><article><h1>Userinfo</h1><p>{text * 4}</p><p>See <a href="
+            f"\"http://bob:LINKSECRET@127.0.0.1:9/private\">a private page</a>.</p></article>"
+            f"</body></html>")
+    with serve({"/": _recording(page, [])}) as server:
+        result = capture(f"{server.base_url}/", store=tmp_path / "store",
+                         settings=CaptureSettings(requisites=False))
+    (link,) = result.manifest.links
+    assert link.outcome == "skipped" and "credentials in a URL" in (link.reason or "")
+    # The link is listed as the page wrote it (that is evidence, the page holds it too), but
+    # it was never fetched, and the reason does not repeat the password.
+    assert "LINKSECRET" not in (link.reason or "")
+    assert len(result.manifest.resources) == 1

@@ -42,9 +42,10 @@ Truncation = Literal["length", "time", "disconnect"]
 #: The configured limit that ended an exchange early (CaptureSettings names them the same).
 Limit = Literal["max_bytes", "total_timeout", "read_timeout", "connect_timeout"]
 
-#: ``(host, address) -> reason`` or None; lets the caller refuse an address after DNS, on the
-#: address actually connected to (so DNS rebinding cannot slip a private address past it).
-AddressPolicy = Callable[[str, str], str | None]
+#: ``(host, address, is_user_url) -> reason`` or None; lets the caller refuse an address after
+#: DNS, on the address actually connected to (so DNS rebinding cannot slip a private address
+#: past it). For the URL the user gave it is told the address but may not refuse it.
+AddressPolicy = Callable[[str, str, bool], str | None]
 
 #: ``(host, port) -> addresses``; raises ``FetchError`` when the name does not resolve. The
 #: default asks the system resolver; tests and benchmarks pass a fixed table instead, so that
@@ -492,8 +493,8 @@ async def _connect(
     limit: Limit | None = None
     refusal: str | None = None
     for address in addresses:
-        if address_policy is not None and not is_user_url:
-            refused = address_policy(host, address)
+        if address_policy is not None:
+            refused = address_policy(host, address, is_user_url)
             if refused is not None:
                 # Another address of the same name may be acceptable; only if none is do we
                 # report the refusal (and no packet was ever sent to a refused address).

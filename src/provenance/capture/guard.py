@@ -25,9 +25,16 @@ def address_kind(address: IPAddress) -> str | None:
     ``ipaddress`` follows) decide what is global; multicast is refused on top of that, since a
     few multicast blocks count as global but are never a web server.
     """
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        # ::ffff:127.0.0.1 reaches 127.0.0.1 (RFC 4291 section 2.5.5.2): judge the IPv4 address.
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # Addresses that carry an IPv4 address are judged by it: IPv4-mapped ::ffff:a.b.c.d
+        # reaches a.b.c.d (RFC 4291 section 2.5.5.2); 6to4 2002:AABB:CCDD::/48 (RFC 3056) and
+        # Teredo's client address (RFC 4380) wrap one too.
+        embedded = address.ipv4_mapped or address.sixtofour or (
+            address.teredo[1] if address.teredo else None)
+        if embedded is not None:
+            return address_kind(embedded)
+        if address.is_site_local:  # fec0::/10, deprecated (RFC 3879) but still not global
+            return "site-local"
     checks = (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
@@ -42,22 +49,37 @@ def address_kind(address: IPAddress) -> str | None:
     return None if address.is_global else "non-global"
 
 
-@dataclass(frozen=True)
+@dataclass
 class AddressGuard:
-    """Refuses non-global addresses on any host but the article's (``--allow-private`` off)."""
+    """Refuses non-global addresses on any host but the article's (``--allow-private`` off).
+
+    The article's host is trusted as far as the user's own URL took us: if that reached a
+    non-global address, the user is capturing a local or intranet page and its host may be
+    used again; if it reached a public address, a later answer for the same name that points
+    inside (a page rebinding its own name to reach, say, 127.0.0.1:6379) is refused too.
+    """
 
     article_host: str
+    article_kind: str | None = None  # of the address the user's URL connected to
+    article_seen: bool = False
 
-    def __call__(self, host: str, address: str) -> str | None:
-        if host.lower().rstrip(".") == self.article_host:
-            return None
+    def __call__(self, host: str, address: str, is_user_url: bool = False) -> str | None:
         try:
             parsed = ipaddress.ip_address(address.split("%", 1)[0])
         except ValueError:
-            return f"blocked: {address} is not an IP address"
+            return None if is_user_url else f"blocked: {address} is not an IP address"
         kind = address_kind(parsed)
+        if is_user_url:
+            self.article_seen, self.article_kind = True, kind
+            return None  # the URL the user gave is always allowed
         if kind is None:
             return None
+        if host.lower().rstrip(".") == self.article_host:
+            if not self.article_seen or self.article_kind is not None:
+                return None
+            return (f"blocked: {host} now resolves to {kind} address {address}, but the "
+                    f"article came from a public address (DNS rebinding?); --allow-private "
+                    f"to fetch it")
         return (f"blocked: {host} resolves to {kind} address {address}, on another host than "
                 f"the article's (--allow-private to fetch it)")
 

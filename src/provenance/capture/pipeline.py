@@ -19,7 +19,7 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urljoin
+from urllib.parse import SplitResult, urljoin
 
 from cryptography import x509
 
@@ -264,6 +264,15 @@ def _certificate(der: bytes) -> Certificate:
     )
 
 
+Origin = tuple[str, str, int]
+
+
+def _origin(parts: SplitResult) -> Origin:
+    """Scheme, host and port of a URL, the default port filled in (RFC 6454 section 4)."""
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
 def _resolve(base: str, reference: str) -> str | None:
     """``reference`` made absolute against ``base`` (RFC 3986 section 5), or None if malformed."""
     try:
@@ -277,10 +286,10 @@ class _Session:
 
     def __init__(self, settings: CaptureSettings, warc: WarcFile, spool_dir: Path,
                  observer: Observer, address_policy: AddressPolicy | None,
-                 resolver: Resolver, article_host: str) -> None:
+                 resolver: Resolver, article_origin: Origin) -> None:
         self.settings = settings
         self.resolver = resolver
-        self.article_host = article_host
+        self.article_origin = article_origin
         self.cookies = load_cookie_file(settings.cookie_file) if settings.cookie_file else None
         redact = settings.authenticated and not settings.keep_secrets
         self.warc = warc
@@ -382,7 +391,7 @@ class _Session:
                     url, parts, self.fetch_settings,
                     keep_entity=lambda media: media in PARSED_MEDIA_TYPES,
                     address_policy=self.address_policy, is_user_url=is_user_url,
-                    resolver=self.resolver, request_headers=self._credentials(url, host))
+                    resolver=self.resolver, request_headers=self._credentials(url, parts))
             except FetchError as error:
                 failed = self._add(Resource(
                     id=self._next_id(), url=url, role=role,
@@ -399,9 +408,14 @@ class _Session:
             exchange.close()
             raise
 
-    def _credentials(self, url: str, host: str) -> list[tuple[str, str]]:
-        """``--header`` fields (article host only) and the cookies the jar gives ``url``."""
-        headers = list(self.settings.extra_headers) if host == self.article_host else []
+    def _credentials(self, url: str, parts: SplitResult) -> list[tuple[str, str]]:
+        """``--header`` fields (the article's origin only) and the cookies the jar gives ``url``.
+
+        An origin is scheme, host and port (RFC 6454): credentials meant for
+        https://news.example must not go to another port of that host, nor over plain HTTP.
+        """
+        same_origin = _origin(parts) == self.article_origin
+        headers = list(self.settings.extra_headers) if same_origin else []
         if self.cookies is not None:
             cookie = cookie_header(self.cookies, url)
             if cookie:
@@ -501,7 +515,7 @@ def _decoded(session: _Session, chain: _Chain, exchange: Exchange) -> bytes | No
 class _Capture:
     def __init__(self, url: str, settings: CaptureSettings, pending: PendingBundle,
                  observer: Observer, clock: Clock, address_policy: AddressPolicy | None,
-                 resolver: Resolver, article_host: str) -> None:
+                 resolver: Resolver, article_origin: Origin) -> None:
         self.url = url
         self.settings = settings
         self.pending = pending
@@ -510,7 +524,7 @@ class _Capture:
         self.warc_name = f"{pending.capture_id}.warc.gz"
         self.warc = WarcFile(pending.path / "archive" / self.warc_name)
         self.session = _Session(settings, self.warc, pending.path.parent, observer,
-                                address_policy, resolver, article_host)
+                                address_policy, resolver, article_origin)
 
     def write_warcinfo(self, started: datetime) -> None:
         fields = [
@@ -748,7 +762,7 @@ def capture(
     pending = open_pending(store, capture_id)
     try:
         job = _Capture(url, settings, pending, observer, clock, address_policy, resolver,
-                       (parts.hostname or "").lower())
+                       _origin(parts))
         try:
             article, links = asyncio.run(_run(job, started))
             article_text = job.write_text(article)

@@ -51,9 +51,13 @@ def parse_fetchable(url: str) -> SplitResult:
     netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
     if port is not None:
         netloc = f"{netloc}:{port}"
-    if parts.username or parts.password:
-        userinfo = parts.netloc.rsplit("@", 1)[0]
-        netloc = f"{userinfo}@{netloc}"
+    if "@" in parts.netloc:
+        # RFC 9110 section 4.2.4: userinfo is deprecated in http(s) URLs and a credential
+        # in plain sight; it would be stored in the records, the manifest and citations.
+        masked = text.replace(parts.netloc, "***@" + parts.netloc.rsplit("@", 1)[1], 1)
+        raise UnfetchableURLError(
+            f"credentials in a URL are neither sent nor stored ({masked}); use --header "
+            "'Authorization: ...' or --cookie-file instead")
     return SplitResult(
         scheme=scheme,
         netloc=netloc,
