@@ -21,7 +21,7 @@ def _closed_port() -> int:
 
 def _one_line_error(stderr: str) -> None:
     assert "Traceback" not in stderr
-    assert stderr.strip().startswith("error:") or "Error" in stderr
+    assert stderr.strip().splitlines()[-1].startswith("error:"), stderr
 
 
 def test_bad_urls_are_usage_errors(tmp_path: Path) -> None:
@@ -42,7 +42,11 @@ def test_refused_connection_is_operational(tmp_path: Path) -> None:
 
 
 def test_bad_option_values(tmp_path: Path) -> None:
-    assert run_cli("capture", "http://127.0.0.1/", "--links", "all").returncode == 2
+    for args in (("--links", "all"), ("--bogus",), ()):
+        result = run_cli("capture", *(("http://127.0.0.1/", *args) if args else ()))
+        assert result.returncode == 2
+        _one_line_error(result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert run_cli("capture", "http://127.0.0.1/", "--max-bytes", "lots").returncode == 2
     assert run_cli("capture", "http://127.0.0.1/", "--concurrency", "0").returncode == 2
 
@@ -172,3 +176,36 @@ def test_non_ascii_user_agent_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "printable ASCII" in result.stderr
     _one_line_error(result.stderr)
+
+
+def test_ctrl_c_at_a_prompt_is_exit_130_with_one_line(tmp_path: Path) -> None:
+    """Outside a capture too: Click would print 'Aborted!' and exit 1 (a failed check)."""
+    import os
+    import pty
+    import signal
+    import sys
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "provenance", "keys", "generate", "--passphrase", "--name", "p"],
+        stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True,
+        env={k: v for k, v in os.environ.items() if k != "PROVENANCE_KEY_PASSPHRASE"})
+    os.close(terminal)
+    output = bytearray()
+    while b"passphrase" not in output.lower():  # the hidden prompt is waiting for us
+        chunk = os.read(controller, 4096)
+        assert chunk, output
+        output += chunk
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 130
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    text = output.decode("utf-8", "replace")
+    assert "interrupted" in text and "Traceback" not in text and "Aborted" not in text

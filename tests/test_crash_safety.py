@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -55,22 +56,23 @@ def test_sigkill_at_random_moments_never_leaves_a_half_bundle_or_a_broken_catalo
     assert run_cli("keys", "generate").returncode == 0  # not part of what is being killed
     fingerprint = _fingerprint()
     rng = random.Random(SEED)
-    killed = finished = 0
+    killed = attempts = 0
     with serve_sample_site(slow_delay=0.4) as site:
-        for _batch in range(KILLS // AT_ONCE):
-            processes = [_start_capture(site.article_url, store) for _ in range(AT_ONCE)]
-            for process in processes:
-                # From interpreter start-up to the catalog update after commit: a capture of
-                # the sample site takes about 1.5-3 s here.
-                delay = rng.uniform(0.05, 3.5)
+        # Keep starting captures, AT_ONCE side by side, until KILLS of them have been killed:
+        # each is killed at its own random moment counted from its own start (a capture that
+        # finishes first is simply a complete one).
+        while killed < KILLS:
+            assert attempts < 4 * KILLS, f"only {killed} kills in {attempts} captures"
+            batch = [(time.monotonic(), rng.uniform(0.05, 2.5),
+                      _start_capture(site.article_url, store)) for _ in range(AT_ONCE)]
+            attempts += AT_ONCE
+            for started, delay, process in batch:
                 try:
-                    process.wait(timeout=delay)
-                    finished += 1
+                    process.wait(timeout=max(0.0, started + delay - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.send_signal(signal.SIGKILL)
                     process.wait()
                     killed += 1
-        assert killed >= KILLS // 2, f"only {killed} captures were killed (seed {SEED})"
 
         # Whatever exists as a bundle is complete: it verifies, signature to WARC records.
         for bundle in _bundles(store):

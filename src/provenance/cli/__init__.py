@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.exceptions import TyperException
 
 from provenance import __version__
 from provenance.cli import capture as _capture  # noqa: F401  (registers commands)
@@ -40,7 +41,23 @@ def main() -> None:
     exit code; an unexpected exception is reported in one line unless PROVENANCE_DEBUG is set.
     """
     try:
-        app()
+        # standalone_mode=False: Click hands Ctrl-C (as Abort) and usage errors back to us
+        # instead of printing "Aborted!" and exiting 1, the code reserved for failed checks.
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        Console(stderr=True, highlight=False).print(
+            "interrupted; nothing half-written was kept")
+        sys.exit(EXIT_INTERRUPTED)
+    except TyperException as error:  # usage errors (exit 2), or a bare command (its help)
+        context = getattr(error, "ctx", None)
+        show = getattr(error, "show", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and callable(show):
+            show()
+        else:
+            where = f" (see '{context.command_path} --help')" if context is not None else ""
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"[bold red]error:[/] {escape(error.format_message())}{escape(where)}")
+        sys.exit(error.exit_code)
     except ProvenanceError as error:
         Console(stderr=True, highlight=False, soft_wrap=True).print(
             f"[bold red]error:[/] {escape(error.diagnostics())}")
@@ -60,6 +77,7 @@ def main() -> None:
             f"[bold red]error:[/] internal error ({type(error).__name__}: {escape(str(error))});"
             " set PROVENANCE_DEBUG=1 for a traceback and please report it")
         sys.exit(EXIT_OPERATIONAL)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]
