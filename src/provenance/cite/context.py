@@ -207,11 +207,29 @@ def _verified_quote(quote: str, url: str, texts: list[str]) -> Quote:
 
 def _article_quote(snapshot: Snapshot, article: Resource | None, url: str, quote: str,
                    document: ArchivedDocument | None) -> Quote:
-    """Check ``quote`` against the archived article text, then the whole archived page."""
+    """Check ``quote`` against the archived article text (for a document, its whole text).
+
+    A passage that is on the archived page but outside the article (a "most read" sidebar, a
+    navigation label) is not a quote of the article: citing it under the article's authors
+    would misattribute it, so it is refused, with a hint saying where it was seen.
+    """
     stored = article_text(snapshot)
-    texts = [stored] if stored else []
-    if stored and find_quote(quote, stored) is not None:
-        return _verified_quote(quote, url, texts)
+    if stored:
+        if find_quote(quote, stored) is not None:
+            return _verified_quote(quote, url, [stored])
+        elsewhere = None
+        if article is not None and article.response is not None:
+            with contextlib.suppress(UsageError):
+                page = document or read_document(snapshot, article)
+                elsewhere = next((text for text in _document_texts(page)[1:]
+                                  if find_quote(quote, text) is not None), None)
+        if elsewhere is not None:
+            raise QuoteNotFoundError(
+                f"quote not found in the archived article text of {url}",
+                remedy="it appears elsewhere on the archived page (navigation, a sidebar, a "
+                       "byline or footer), which is not the article's text")
+        return _verified_quote(quote, url, [stored])
+    texts: list[str] = []
     if document is None and article is not None and article.response is not None:
         try:
             document = read_document(snapshot, article)
