@@ -5,10 +5,11 @@ Each row is run the way a user meets it: the real CLI in a subprocess against lo
 back. The one exception is DNS: no test may look up a made-up name, so that row runs the
 library with a resolver that fails every lookup and checks the line the CLI would print.
 
-Heavy rows (a 10 MB single-line page, a gzip bomb, 100,000 links) also measure the capture
-process's wall time and peak RSS (``os.wait4`` reports the child's own ``ru_maxrss``); the
-bounds asserted are generous, several times what was measured, so that a shared machine cannot
-fail them, but far below what the failure they guard against would cost.
+Heavy rows (a 10 MB single-line page, a gzip bomb, 100,000 links) also print the capture
+process's wall time and peak RSS (``os.wait4`` reports the child's own ``ru_maxrss``) for the
+README's table; nothing asserts on them (speed and memory belong to benchmarks/). What the
+tests assert is the behaviour that bounds them: the caps hit and recorded, the requests made.
+A watchdog kills a capture that runs past its timeout, so a hang fails the test.
 """
 
 from __future__ import annotations
@@ -454,9 +455,7 @@ def test_endless_response(tmp_path: Path, limit: str) -> None:
         reason = "total time limit of 1.5s hit"
         truncation = b"time"
     with serve({"/a": route}) as server:
-        started = time.monotonic()
         run = _capture_cli(f"{server.base_url}/a", tmp_path, *options)
-        elapsed = time.monotonic() - started
     assert run.returncode == 0
     run.quiet()
     manifest = run.manifest
@@ -472,7 +471,6 @@ def test_endless_response(tmp_path: Path, limit: str) -> None:
     assert [(hit.limit, hit.resource) for hit in manifest.limits_hit] == [(name, article.id)]
     if limit == "--max-bytes":
         assert article.response.length < 2 * 1024 * 1024
-    assert elapsed < 30
 
 
 @functools.cache

@@ -241,12 +241,14 @@ def test_stale_temporaries_are_cleaned_but_live_ones_kept(sample_site: sample.Sa
     dead = store / ".tmp-20200101-000000-aaaaaa"
     (dead / "archive").mkdir(parents=True)
     (dead / "archive" / "half.warc.gz").write_bytes(b"\x1f\x8b partial")
+    orphan_lock = store / ".tmp-20200101-000000-cccccc.lock"  # killed before its mkdir
+    orphan_lock.write_bytes(b"")
     live = open_pending(store, "20200101-000000-bbbbbb")  # holds its lock, like a running capture
     try:
         result = capture(sample_site.article_url, store=store,
                          settings=CaptureSettings(links="none", requisites=False))
-        assert not dead.exists()
-        assert live.path.is_dir()
+        assert not dead.exists() and not orphan_lock.exists()
+        assert live.path.is_dir() and live.lock_path.exists()
         assert result.bundle.is_dir()
     finally:
         live.discard()

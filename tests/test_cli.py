@@ -209,3 +209,15 @@ def test_ctrl_c_at_a_prompt_is_exit_130_with_one_line(tmp_path: Path) -> None:
     os.close(controller)
     text = output.decode("utf-8", "replace")
     assert "interrupted" in text and "Traceback" not in text and "Aborted" not in text
+
+
+def test_decode_cap_is_an_option_and_is_recorded(sample_site: SampleSite, tmp_path: Path) -> None:
+    from provenance.manifest import load_manifest
+
+    done = run_cli("capture", sample_site.article_url, "--archive-dir", str(tmp_path),
+                   "--links", "none", "--no-requisites", "--max-decoded", "2K", "--json")
+    assert done.returncode == 0, done.stderr
+    bundle = Path(json.loads(done.stdout)["bundle"])
+    manifest = load_manifest(bundle / "provenance" / "manifest.json").manifest
+    assert manifest.options.max_decoded_bytes == 2048
+    assert [hit.limit for hit in manifest.limits_hit] == ["max_decoded_bytes"]

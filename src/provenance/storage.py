@@ -122,6 +122,11 @@ def remove_stale_temporaries(store: Path) -> list[str]:
     if not store.is_dir():
         return removed
     for path in sorted(store.glob(f"{TEMP_PREFIX}*")):
+        if path.name.endswith(".lock") and not path.with_suffix("").exists():
+            # A capture killed between taking its lock and creating its directory.
+            if _unlink_if_unlocked(path):
+                removed.append(path.name)
+            continue
         if not path.is_dir() or path.is_symlink():
             continue
         lock_path = store / f"{path.name}.lock"
@@ -141,3 +146,21 @@ def remove_stale_temporaries(store: Path) -> list[str]:
         finally:
             os.close(fd)
     return removed
+
+
+def _unlink_if_unlocked(lock_path: Path) -> bool:
+    """Remove a lock file that no live process holds; True if it was removed."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    try:
+        lock_path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+    return True

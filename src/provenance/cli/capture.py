@@ -255,6 +255,9 @@ def capture_command(
     max_redirects: Annotated[int, typer.Option(min=0, max=100)] = 10,
     max_bytes: Annotated[str, typer.Option(
         help="Response size cap; the prefix is kept and marked truncated.")] = "100M",
+    max_decoded: Annotated[str, typer.Option(
+        help="Most bytes of a page inflated and parsed for text and links (gzip bombs stop "
+        "here; the record keeps the response whole).")] = "32M",
     max_links: Annotated[int, typer.Option(
         min=0, help="Most linked sources to fetch; the rest are recorded as skipped.")] = 200,
     allow_private: Annotated[bool, typer.Option(
@@ -294,7 +297,8 @@ def capture_command(
         requisites=requisites, concurrency=concurrency, per_host=per_host,
         connect_timeout=connect_timeout, read_timeout=read_timeout,
         total_timeout=total_timeout, max_redirects=max_redirects,
-        max_bytes=parse_size(max_bytes), max_links=max_links, allow_private=allow_private,
+        max_bytes=parse_size(max_bytes), max_decoded_bytes=parse_size(max_decoded),
+        max_links=max_links, allow_private=allow_private,
         user_agent=user_agent,
         extra_headers=tuple(parse_header_option(text) for text in header or ()),
         cookie_file=cookie_file, keep_secrets=keep_secrets,
