@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -179,3 +180,17 @@ def test_every_limit_hit_is_recorded_in_the_manifest(store: Path) -> None:
     assert by_id[hits[("total_timeout", "drip")].resource or ""].outcome == "truncated"
     assert "2 more body link(s)" in hits[("max_links", "a")].detail
     assert result.manifest.options.max_decoded_bytes == 15_000
+
+
+def test_a_resolver_that_never_answers_hits_the_connect_timeout(store: Path) -> None:
+    async def never(_host: str, _port: int) -> list[str]:
+        await asyncio.Event().wait()  # a DNS server that swallows the question
+        return []
+
+    result = capture("http://silent.test/a", store=store, resolver=never,
+                     settings=CaptureSettings(connect_timeout=0.3))
+    manifest = result.manifest
+    assert manifest.state == "FAILED"
+    assert "DNS lookup for silent.test timed out after 0.3s" in (manifest.state_reason or "")
+    assert [(hit.limit, hit.url) for hit in manifest.limits_hit] == [
+        ("connect_timeout", "http://silent.test/a")]

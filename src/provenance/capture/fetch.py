@@ -457,7 +457,13 @@ async def fetch(
     port = parts.port or (443 if https else 80)
     deadline = time.monotonic() + settings.total_timeout
     started = utc_now()
-    addresses = await resolver(host, port)
+    try:
+        # A resolver that never answers must not outlast the connect timeout.
+        addresses = await asyncio.wait_for(resolver(host, port),
+                                           timeout=settings.connect_timeout)
+    except TimeoutError:
+        raise FetchError(f"DNS lookup for {host} timed out after "
+                         f"{settings.connect_timeout:g}s", limit="connect_timeout") from None
     reader, writer, peer_ip = await _connect(host, port, addresses, https, settings,
                                              address_policy, is_user_url)
     exchange: Exchange | None = None
