@@ -1,32 +1,47 @@
 """Capture wall time: provenance vs sequential ``wget`` vs the critical-path bound.
 
-A loopback server (``ThreadingHTTPServer`` on 127.0.0.1, port chosen by the OS, daemon threads,
-listen backlog 128) serves one article whose ``<article>`` body links to N sources
-(``/source/0`` .. ``/source/N-1``, N = 50), each answered after a 100 ms server-side delay, plus
-two page requisites (a stylesheet and an image) answered at once.
+A loopback server (asyncio on 127.0.0.1, port chosen by the OS, backlog 128, HTTP/1.1 with
+keep-alive unless the client sends ``Connection: close``) serves one article whose
+``<article>`` body links to N sources (N = 50), each answered after a 100 ms server-side delay,
+plus two page requisites (a stylesheet and an image) answered at once. It routes on the path
+only and ignores ``Host``. Each response goes out in one write. ``--threaded-server`` serves
+the same bytes from ``http.server.ThreadingHTTPServer`` instead (the server of earlier
+results): its thread per connection costs CPU that, on a 2-CPU machine, the capture then lacks.
 
-The server runs in a child process (this script re-executed with ``--serve``) so that its
-threads never compete with the measured capture for the GIL; wget is a separate process too.
+The server runs in a child process (this script re-executed with ``--serve``) so that it never
+competes with the measured capture for the GIL; wget is a separate process too. Nothing leaves
+127.0.0.0/8: the host names below are answered by a static resolver table, without DNS.
 
-Measured side by side in every repetition, medians reported:
+Measured side by side in every repetition (rotating order), medians reported:
 
-* ``provenance``: ``capture(url, store=<fresh temp dir>, settings=CaptureSettings(
-  requisites=True), signer=None)`` with the default concurrency (16 overall, 8 per host);
-* ``provenance (wide)``: the same with ``concurrency=64, per_host=64``, i.e. no politeness cap,
-  to separate the per-host limit from the tool's own overhead;
-* ``wget``: ``wget --warc-file=... -p -r -l1 --no-verbose -e robots=off URL`` in a temp dir
-  (sequential by design); its WARC is read back to check that all N sources are in it;
-* the critical-path bound: one ``urllib`` GET of the article plus one GET of a source, timed
-  back to back (no capture can finish before it has the article and then one 100 ms source).
-  With a per-host cap of P, the sources must come in ``ceil(N / P)`` waves, so the bound a
-  capture honouring that cap can reach is ``article + ceil(N / P) * source``; both are printed.
+* ``provenance, a host per source``, the headline row: ``/many-hosts``, the same article with
+  source n at ``http://source-<n>.bench.test:<port>/source/<n>``, N distinct host names that
+  ``capture(..., resolver=static_resolver(...))`` maps to 127.0.0.1. Settings are the defaults
+  (64 overall, 8 per host) except ``allow_private=True``: the address guard rightly refuses
+  hosts other than the article's that resolve to loopback, and here they all do. With one
+  source per host the per-host cap never binds, so it is judged against the plain bound;
+* ``the same into a fresh, empty store``: every other row captures into a store of its own,
+  created (with its catalog) during the warm-up and reused, as a user's store is; this row
+  pays for creating the store and its catalog each time;
+* ``provenance, one host``: ``/article``, all sources on 127.0.0.1 (the article's host), default
+  settings; the per-host cap of 8 forces ``ceil(N / 8)`` waves, so it is judged against
+  ``article + ceil(N / 8) * source`` (the capped bound);
+* ``provenance, one host, per_host=64``: the same page with the cap lifted;
+* ``wget``: ``wget --warc-file=... -p -r -l1 --no-verbose -e robots=off URL`` on the one-host
+  page, in a temp dir; its WARC is read back to check that all N sources are in it. The
+  many-hosts page would need ``-H`` and real DNS for the invented names; wget is sequential, so
+  it would take the same N x 100 ms there, and ``wget / provenance`` is given for both pages;
+* the bound: one ``urllib`` GET of the article plus one GET of a source, timed back to back (no
+  capture can finish before it has the article and then one 100 ms source);
 * ``bare fan-out``: a minimal asyncio client (no parsing, no recording) that GETs the article
   and then all N sources at once: what this server and this (shared, noisy) machine deliver at
-  that moment, the practical floor beside which the wide capture is judged;
-* ``provenance (two hosts)``: the default settings on ``/two-hosts``, the same article with its
-  first N/2 links on ``127.0.0.1`` and the rest on ``localhost`` (which must resolve to
-  127.0.0.1 only; checked). Two hosts of 8 slots each fit in the 16 overall slots, so its
-  capped bound is ``article + ceil(N / 2 / 8) * source``.
+  that moment, the practical floor beside which the uncapped captures are judged;
+* article extraction alone (warm), timed once before the repetitions.
+
+Every provenance row checks that all N sources and both requisites were captured and that the
+manifest state is ``COMPLETE`` (the many-hosts row also that the sources came from N hosts).
+The 1-minute load average is recorded before each repetition; ``--wait-load L`` first waits
+(up to 2 minutes) for it to drop to L.
 
 Run: ``python benchmarks/capture_bench.py`` (``--quick`` for a smoke run, ``--reps K``).
 """
@@ -35,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
@@ -53,6 +69,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any, cast
+from urllib.parse import urlsplit
 
 WGET = "/usr/bin/wget"
 SERVER_LIFETIME = 1800.0  # the server process exits by itself after this many seconds
@@ -65,6 +82,7 @@ LOREM = ("Researchers compared the archived record with the published account an
 # ------------------------------------------------------------------------------------ server
 
 
+@functools.cache  # built once per process, not per request
 def article_html(sources: int) -> bytes:
     paragraphs = []
     for n in range(sources):
@@ -92,18 +110,25 @@ def article_html(sources: int) -> bytes:
 """.encode()
 
 
-def two_host_html(sources: int, port: int) -> bytes:
-    """The same article, its first half of links on 127.0.0.1, the second half on localhost.
+SOURCE_HOST = "source-{n}.bench.test"
 
-    Both names resolve to 127.0.0.1 (checked at start-up), so traffic stays on loopback, but
-    provenance counts them as two hosts for its per-host limit.
-    """
+
+def source_hosts(sources: int) -> dict[str, list[str]]:
+    """The resolver table: every source host name answers 127.0.0.1, so nothing leaves loopback."""
+    return {SOURCE_HOST.format(n=n): ["127.0.0.1"] for n in range(sources)}
+
+
+@functools.cache  # built once per process, not per request
+def many_hosts_html(sources: int, port: int) -> bytes:
+    """The same article with source n at ``http://source-<n>.bench.test:<port>/source/<n>``."""
     page = article_html(sources).decode()
-    for n in range(sources // 2, sources):
-        page = page.replace(f'href="/source/{n}"', f'href="http://localhost:{port}/source/{n}"')
+    for n in range(sources):
+        host = SOURCE_HOST.format(n=n)
+        page = page.replace(f'href="/source/{n}"', f'href="http://{host}:{port}/source/{n}"')
     return page.encode()
 
 
+@functools.cache  # built once per process, not per request
 def source_html(n: int) -> bytes:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Report {n}</title></head>"
             f"<body><h1>Report {n}</h1><p>{LOREM * 4}</p></body></html>").encode()
@@ -112,6 +137,73 @@ def source_html(n: int) -> bytes:
 CSS = b"body { font-family: serif; max-width: 40em; margin: auto; }\n"
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+
+def route(path: str, sources: int, port: int, counts: Counter[str]
+          ) -> tuple[int, str, bytes, float]:
+    """(status, media type, body, delay in seconds) for ``path``; the Host header is ignored."""
+    if path == "/_stats":
+        return 200, "application/json", json.dumps(dict(counts)).encode(), 0.0
+    counts["source" if path.startswith("/source/") else path] += 1
+    if path in ("/", "/article"):
+        return 200, "text/html; charset=utf-8", article_html(sources), 0.0
+    if path == "/many-hosts":
+        return 200, "text/html; charset=utf-8", many_hosts_html(sources, port), 0.0
+    if path == "/static/style.css":
+        return 200, "text/css", CSS, 0.0
+    if path == "/static/figure.png":
+        return 200, "image/png", PNG, 0.0
+    if path.startswith("/source/") and path[8:].isdigit():
+        return 200, "text/html; charset=utf-8", source_html(int(path[8:])), SOURCE_DELAY
+    return 404, "text/plain", b"not found", 0.0
+
+
+def response_bytes(status: int, media_type: str, body: bytes) -> bytes:
+    # Head and body go out in one write: two small writes on a keep-alive connection meet
+    # Nagle + delayed ACK (about 40 ms per response), which would slow wget unfairly.
+    reason = {200: "OK", 404: "Not Found"}[status]
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {media_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("ascii") + body
+
+
+async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                            sources: int, port: int, counts: Counter[str]) -> None:
+    """HTTP/1.1 on one connection: keep-alive unless the client sends ``Connection: close``."""
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            _method, target, version = lines[0].split(" ", 2)
+            fields = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                fields[name.strip().lower()] = value.strip().lower()
+            status, media_type, body, delay = route(target.split("?", 1)[0], sources, port,
+                                                    counts)
+            if delay:
+                await asyncio.sleep(delay)
+            writer.write(response_bytes(status, media_type, body))
+            connection = fields.get("connection", "")
+            if "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection):
+                break
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
+        pass  # the client hung up (or sent nonsense): not the benchmark's business
+    finally:
+        writer.close()
+
+
+async def _serve_async(sources: int, stop: asyncio.Event) -> None:
+    counts: Counter[str] = Counter()
+    port = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _serve_connection(reader, writer, sources, port, counts)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=128)
+    port = int(server.sockets[0].getsockname()[1])
+    print(port, flush=True)
+    async with server:
+        await stop.wait()
 
 
 class _Server(ThreadingHTTPServer):
@@ -123,8 +215,7 @@ class _Server(ThreadingHTTPServer):
         pass  # a client hanging up early is not the benchmark's business
 
 
-def make_server(sources: int) -> _Server:
-    article = article_html(sources)
+def make_threaded_server(sources: int) -> _Server:
     counts: Counter[str] = Counter()
     lock = threading.Lock()
 
@@ -134,60 +225,53 @@ def make_server(sources: int) -> _Server:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def _send(self, status: int, media_type: str, body: bytes) -> None:
-            # One write for head and body: two small writes on a keep-alive connection meet
-            # Nagle + delayed ACK (about 40 ms per response), which would slow wget unfairly.
-            reason = {200: "OK", 404: "Not Found"}[status]
-            head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {media_type}\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n").encode("ascii")
-            self.wfile.write(head + body)
-
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/_stats":
-                with lock:
-                    stats = json.dumps(dict(counts)).encode()
-                self._send(200, "application/json", stats)
-                return
+            port = int(cast(_Server, self.server).server_address[1])
             with lock:
-                counts["source" if path.startswith("/source/") else path] += 1
-            if path in ("/", "/article"):
-                self._send(200, "text/html; charset=utf-8", article)
-            elif path == "/two-hosts":
-                port = int(cast(_Server, self.server).server_address[1])
-                self._send(200, "text/html; charset=utf-8", two_host_html(sources, port))
-            elif path == "/static/style.css":
-                self._send(200, "text/css", CSS)
-            elif path == "/static/figure.png":
-                self._send(200, "image/png", PNG)
-            elif path.startswith("/source/") and path[8:].isdigit():
-                time.sleep(SOURCE_DELAY)
-                self._send(200, "text/html; charset=utf-8", source_html(int(path[8:])))
-            else:
-                self._send(404, "text/plain", b"not found")
+                status, media_type, body, delay = route(self.path.split("?", 1)[0], sources,
+                                                        port, counts)
+            if delay:
+                time.sleep(delay)
+            self.wfile.write(response_bytes(status, media_type, body))
 
     return _Server(("127.0.0.1", 0), Handler)
 
 
-def serve_main(sources: int) -> None:
+def serve_main(sources: int, threaded: bool) -> None:
     """Child process: serve until stdin closes (the parent is gone) or the lifetime ends."""
-    server = make_server(sources)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(server.server_address[1], flush=True)
     watchdog = threading.Timer(SERVER_LIFETIME, lambda: os._exit(0))
     watchdog.daemon = True
     watchdog.start()
-    sys.stdin.read()  # returns at EOF
-    server.shutdown()
-    server.server_close()
+    if threaded:
+        server = make_threaded_server(sources)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        print(server.server_address[1], flush=True)
+        sys.stdin.read()  # returns at EOF
+        server.shutdown()
+        server.server_close()
+        return
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def wait_for_eof() -> None:
+            sys.stdin.read()
+            loop.call_soon_threadsafe(stop.set)
+
+        threading.Thread(target=wait_for_eof, daemon=True).start()
+        await _serve_async(sources, stop)
+
+    asyncio.run(main())
 
 
 class ServerProcess:
     """The server child; ``close`` ends it (closing its stdin), killing it only as a fallback."""
 
-    def __init__(self, sources: int) -> None:
+    def __init__(self, sources: int, threaded: bool = False) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", "--sources", str(sources)],
+            [sys.executable, __file__, "--serve", "--sources", str(sources),
+             *(["--threaded-server"] if threaded else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         port = int(self.proc.stdout.readline())
@@ -211,33 +295,49 @@ class ServerProcess:
 # ---------------------------------------------------------------------------- measurements
 
 
-def run_provenance(url: str, sources: int, concurrency: int | None,
-                   per_host: int | None) -> float:
+def run_provenance(url: str, sources: int, store: Path | None, *, per_host: int | None = None,
+                   many_hosts: bool = False, cpu: list[float] | None = None) -> float:
+    """One capture; checks that it got every source and requisite and is COMPLETE.
+
+    ``store`` is the archive store to capture into (one per row, reused across repetitions, as
+    a user's store is); None means a fresh, empty store, which is removed afterwards. The
+    capture's CPU time (this process, all threads) is appended to ``cpu`` if given.
+    """
+    from provenance.capture.fetch import resolve, static_resolver
     from provenance.capture.options import CaptureSettings
     from provenance.capture.pipeline import capture
 
     kwargs: dict[str, Any] = {"requisites": True}
-    if concurrency is not None:
-        kwargs["concurrency"] = concurrency
     if per_host is not None:
         kwargs["per_host"] = per_host
+    if many_hosts:
+        # The source names resolve to 127.0.0.1, which the address guard refuses on any host
+        # but the article's; a real article's sources resolve to public addresses instead.
+        kwargs["allow_private"] = True
     settings = CaptureSettings(**kwargs)
-    store = Path(tempfile.mkdtemp(prefix="provbench-cap-"))
+    resolver = static_resolver(source_hosts(sources)) if many_hosts else resolve
+    target = store or Path(tempfile.mkdtemp(prefix="provbench-cap-"))
     try:
-        start = time.perf_counter()
-        result = capture(url, store=store, settings=settings, signer=None)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        result = capture(url, store=target, settings=settings, signer=None, resolver=resolver)
         elapsed = time.perf_counter() - start
-        manifest = result.manifest
-        captured = sum(1 for r in manifest.resources
-                       if r.role == "linked_source" and r.outcome == "captured")
-        requisites = sum(1 for r in manifest.resources
-                         if r.role == "requisite" and r.outcome == "captured")
-        if captured != sources or requisites != 2 or manifest.state != "COMPLETE":
-            raise RuntimeError(f"provenance captured {captured}/{sources} sources, "
-                               f"{requisites}/2 requisites, state {manifest.state}")
-        return elapsed
+        if cpu is not None:
+            cpu.append(time.process_time() - cpu_start)
     finally:
-        shutil.rmtree(store, ignore_errors=True)
+        if store is None:
+            shutil.rmtree(target, ignore_errors=True)
+    manifest = result.manifest
+    linked = [r for r in manifest.resources
+              if r.role == "linked_source" and r.outcome == "captured"]
+    requisites = sum(1 for r in manifest.resources
+                     if r.role == "requisite" and r.outcome == "captured")
+    hosts = {urlsplit(r.url).hostname for r in linked}
+    if (len(linked) != sources or requisites != 2 or manifest.state != "COMPLETE"
+            or len(hosts) != (sources if many_hosts else 1)):
+        raise RuntimeError(f"provenance captured {len(linked)}/{sources} sources from "
+                           f"{len(hosts)} host(s), {requisites}/2 requisites, state "
+                           f"{manifest.state}")
+    return elapsed
 
 
 def count_warc_sources(path: Path) -> int:
@@ -337,126 +437,140 @@ def machine() -> dict[str, Any]:
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def localhost_is_loopback_only() -> bool:
-    import socket
+#: row key -> label, in report order
+ROWS = (
+    ("many_hosts", "provenance, a host per source (default*)"),
+    ("many_hosts_cpu", "  its CPU time (process, all threads)"),
+    ("many_hosts_fresh", "  the same into a fresh, empty store"),
+    ("provenance", "provenance, one host (default: 8 per host)"),
+    ("wide", "provenance, one host, per_host=64"),
+    ("wget", "wget -p -r -l1 (sequential, one host)"),
+    ("bound", "bound: article GET + one source GET"),
+    ("article_get", "  article GET"),
+    ("source_get", "  source GET"),
+    ("capped_bound", "capped bound: article + ceil(N/8) waves"),
+    ("fan_out", "bare asyncio fan-out (article, then all)"),
+)
 
-    infos = socket.getaddrinfo("localhost", 80, type=socket.SOCK_STREAM)
-    return {info[4][0] for info in infos} == {"127.0.0.1"}
+#: ratio key -> (numerator, denominator, label, target)
+RATIOS = (
+    ("many_over_bound", "many_hosts", "bound", "provenance (host per source) / bound", "<= 1.5"),
+    ("wget_over_many", "wget", "many_hosts", "wget / provenance (host per source)", ">= 5"),
+    ("many_over_fan_out", "many_hosts", "fan_out", "provenance (host per source) / fan-out", ""),
+    ("fresh_over_bound", "many_hosts_fresh", "bound", "  the same, fresh store / bound", ""),
+    ("prov_over_capped", "provenance", "capped_bound", "provenance (one host) / capped bound",
+     ""),
+    ("wget_over_prov", "wget", "provenance", "wget / provenance (one host)", ">= 5"),
+    ("prov_over_bound", "provenance", "bound", "provenance (one host) / bound", ""),
+    ("wide_over_bound", "wide", "bound", "provenance (per_host=64) / bound", ""),
+    ("wide_over_fan_out", "wide", "fan_out", "provenance (per_host=64) / bare fan-out", ""),
+)
 
 
-def bench(sources: int, reps: int) -> dict[str, Any]:
-    two_hosts = localhost_is_loopback_only()
-    if not two_hosts:
-        print("  localhost does not resolve to 127.0.0.1 only: skipping the two-host page",
-              file=sys.stderr)
-    server = ServerProcess(sources)
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def wait_for_quiet(limit: float | None, patience: float = 120.0) -> None:
+    """Before a repetition, wait (up to ``patience`` s) for the 1-minute load to drop to ``limit``.
+
+    The machine is shared; a repetition measured while other tenants saturate both CPUs says
+    more about them than about the capture. The load is recorded whatever happens.
+    """
+    if limit is None:
+        return
+    deadline = time.monotonic() + patience
+    while load_average() > limit and time.monotonic() < deadline:
+        time.sleep(5)
+
+
+def bench(sources: int, reps: int, quiet: float | None = None,
+          threaded: bool = False) -> dict[str, Any]:
+    server = ServerProcess(sources, threaded)
+    stores = Path(tempfile.mkdtemp(prefix="provbench-stores-"))
     try:
         url = f"{server.base}/article"
+        many_url = f"{server.base}/many-hosts"
+        store = {key: stores / key for key in ("many_hosts", "provenance", "wide")}
         before = server.stats()
-        # warm-up: imports, trafilatura's first-call setup, page cache; not measured
-        run_provenance(url, sources, None, None)
+        # warm-up: imports, trafilatura's first-call setup, page cache, and the first capture
+        # into each row's store (which creates its catalog); not measured
+        run_provenance(many_url, sources, store["many_hosts"], many_hosts=True)
+        run_provenance(url, sources, store["provenance"])
+        run_provenance(url, sources, store["wide"], per_host=64)
         run_bound(server.base)
         extraction = time_extraction(server.base, sources)
-        rows: dict[str, list[float]] = {k: [] for k in (
-            "provenance", "provenance_wide", "wget", "article_get", "source_get", "bound",
-            "ratio_wget_over_prov", "ratio_prov_over_bound", "ratio_wide_over_bound",
-            "ratio_prov_over_capped_bound", "provenance_two_hosts",
-            "ratio_two_hosts_over_capped_bound", "fan_out", "ratio_wide_over_fan_out")}
-        capped_waves = math.ceil(sources / 8)
-        two_host_waves = math.ceil(math.ceil(sources / 2) / 8)
-
-        def prov() -> None:
-            rows["provenance"].append(run_provenance(url, sources, None, None))
-
-        def wide() -> None:
-            rows["provenance_wide"].append(run_provenance(url, sources, 64, 64))
-
-        def wget() -> None:
-            rows["wget"].append(run_wget(url, sources))
+        rows: dict[str, list[float]] = {key: [] for key, _ in ROWS}
+        ratios: dict[str, list[float]] = {key: [] for key, *_ in RATIOS}
+        loads: list[float] = []
+        waves = math.ceil(sources / 8)
 
         def bound() -> None:
             article, source = run_bound(server.base)
             rows["article_get"].append(article)
             rows["source_get"].append(source)
             rows["bound"].append(article + source)
+            rows["capped_bound"].append(article + waves * source)
 
-        def fan_out() -> None:
-            rows["fan_out"].append(run_fan_out(server.base, sources))
-
-        def two() -> None:
-            rows["provenance_two_hosts"].append(
-                run_provenance(f"{server.base}/two-hosts", sources, None, None))
-
-        steps: list[tuple[str, Callable[[], None]]] = [
-            ("provenance", prov), ("provenance_wide", wide), ("wget", wget), ("bound", bound),
-            ("fan_out", fan_out)]
-        if two_hosts:
-            steps.append(("provenance_two_hosts", two))
+        steps: list[Callable[[], None]] = [
+            lambda: rows["many_hosts"].append(
+                run_provenance(many_url, sources, store["many_hosts"], many_hosts=True,
+                               cpu=rows["many_hosts_cpu"])),
+            lambda: rows["many_hosts_fresh"].append(
+                run_provenance(many_url, sources, None, many_hosts=True)),
+            lambda: rows["provenance"].append(run_provenance(url, sources, store["provenance"])),
+            lambda: rows["wide"].append(
+                run_provenance(url, sources, store["wide"], per_host=64)),
+            lambda: rows["wget"].append(run_wget(url, sources)),
+            bound,
+            lambda: rows["fan_out"].append(run_fan_out(server.base, sources)),
+        ]
         for rep in range(reps):
+            wait_for_quiet(quiet)
+            loads.append(load_average())
             # rotate the order so no tool always runs first after an idle gap
-            for _name, step in steps[rep % len(steps):] + steps[: rep % len(steps)]:
+            for step in steps[rep % len(steps):] + steps[: rep % len(steps)]:
                 step()
-            p, w, b = rows["provenance"][-1], rows["wget"][-1], rows["bound"][-1]
-            rows["ratio_wget_over_prov"].append(w / p)
-            rows["ratio_prov_over_bound"].append(p / b)
-            rows["ratio_wide_over_bound"].append(rows["provenance_wide"][-1] / b)
-            rows["ratio_wide_over_fan_out"].append(rows["provenance_wide"][-1]
-                                                   / rows["fan_out"][-1])
-            capped = rows["article_get"][-1] + capped_waves * rows["source_get"][-1]
-            rows["ratio_prov_over_capped_bound"].append(p / capped)
-            if two_hosts:
-                two_capped = rows["article_get"][-1] + two_host_waves * rows["source_get"][-1]
-                rows["ratio_two_hosts_over_capped_bound"].append(
-                    rows["provenance_two_hosts"][-1] / two_capped)
-            two_s = f"  two-host {rows['provenance_two_hosts'][-1]:.3f}s" if two_hosts else ""
-            print(f"  rep {rep + 1}/{reps}: provenance {p:.3f}s  wide "
-                  f"{rows['provenance_wide'][-1]:.3f}s  wget {w:.3f}s  bound {b:.3f}s  "
-                  f"fan-out {rows['fan_out'][-1]:.3f}s{two_s}", file=sys.stderr)
+            for key, numerator, denominator, *_ in RATIOS:
+                ratios[key].append(rows[numerator][-1] / rows[denominator][-1])
+            print(f"  rep {rep + 1}/{reps} (load {loads[-1]:.2f}): "
+                  + "  ".join(f"{key} {rows[key][-1]:.3f}s" for key in
+                              ("many_hosts", "many_hosts_cpu", "many_hosts_fresh", "provenance",
+                               "wide", "wget", "bound", "fan_out"))
+                  + f"  many-hosts/bound {ratios['many_over_bound'][-1]:.2f}",
+                  file=sys.stderr)
         hits = server.stats() - before
     finally:
         server.close()
-    medians = {k: statistics.median(v) for k, v in rows.items() if v}
+        shutil.rmtree(stores, ignore_errors=True)
     return {"benchmark": "capture", "sources": sources, "reps": reps,
             "source_delay_s": SOURCE_DELAY, "extraction_s": extraction,
-            "capped_bound_s": medians["article_get"] + capped_waves * medians["source_get"],
-            "two_host_capped_bound_s": (medians["article_get"]
-                                        + two_host_waves * medians["source_get"]),
-            "server_source_hits": hits["source"], "medians": medians,
-            "samples": rows, **machine()}
+            "server_source_hits": hits["source"],
+            "medians": {k: statistics.median(v) for k, v in rows.items()},
+            "ratios": {k: statistics.median(v) for k, v in ratios.items()},
+            "load_average": {"min": min(loads), "max": max(loads), "each": loads},
+            "server": "ThreadingHTTPServer" if threaded else "asyncio",
+            "samples": rows, "ratio_samples": ratios, **machine()}
 
 
 def print_report(result: dict[str, Any]) -> None:
-    m = result["medians"]
-    n = result["sources"]
-    print(f"\ncapture benchmark: {n} sources x {SOURCE_DELAY * 1000:.0f} ms, "
+    m, r = result["medians"], result["ratios"]
+    load = result["load_average"]
+    print(f"\ncapture benchmark: {result['sources']} sources x {SOURCE_DELAY * 1000:.0f} ms, "
           f"{result['reps']} reps, median ({result['date']}, nproc={result['nproc']}, "
-          f"python {result['python']})")
-    print(f"{'measurement':<44}{'seconds':>10}")
-    for label, key in (("provenance capture (default: 16 / 8 per host)", "provenance"),
-                       ("provenance capture (concurrency=per_host=64)", "provenance_wide"),
-                       ("wget -p -r -l1 (sequential)", "wget"),
-                       ("bound: article GET + one source GET", "bound"),
-                       ("  article GET", "article_get"),
-                       ("  source GET", "source_get"),
-                       ("bare asyncio fan-out (article, then all)", "fan_out")):
-        print(f"{label:<44}{m[key]:>10.3f}")
-    print(f"{'bound with per-host cap 8 (ceil(N/8) waves)':<44}"
-          f"{result['capped_bound_s']:>10.3f}")
-    print(f"{'article extraction alone (warm)':<44}{result['extraction_s']:>10.3f}")
-    if "provenance_two_hosts" in m:
-        print(f"{'provenance, two-host page (default)':<44}{m['provenance_two_hosts']:>10.3f}")
-        print(f"{'  its bound with per-host cap 8':<44}"
-              f"{result['two_host_capped_bound_s']:>10.3f}")
-    print(f"\n{'ratio (median of per-rep ratios)':<44}{'value':>10}  target")
-    print(f"{'wget / provenance':<44}{m['ratio_wget_over_prov']:>10.2f}  >= 5")
-    print(f"{'provenance / bound':<44}{m['ratio_prov_over_bound']:>10.2f}  <= 1.5")
-    print(f"{'provenance (wide) / bound':<44}{m['ratio_wide_over_bound']:>10.2f}")
-    print(f"{'provenance (wide) / bare fan-out':<44}{m['ratio_wide_over_fan_out']:>10.2f}")
-    print(f"{'provenance / capped bound':<44}{m['ratio_prov_over_capped_bound']:>10.2f}")
-    if "ratio_two_hosts_over_capped_bound" in m:
-        print(f"{'provenance (two hosts) / its capped bound':<44}"
-              f"{m['ratio_two_hosts_over_capped_bound']:>10.2f}")
-    print(json.dumps({k: v for k, v in result.items() if k != "samples"}, sort_keys=True))
+          f"python {result['python']}, load average {load['min']:.2f}-{load['max']:.2f})")
+    print(f"{'measurement':<48}{'seconds':>10}")
+    for key, label in ROWS:
+        print(f"{label:<48}{m[key]:>10.3f}")
+    print(f"{'article extraction alone (warm)':<48}{result['extraction_s']:>10.3f}")
+    print("* default settings except allow_private=True: the source host names resolve to "
+          "127.0.0.1 here")
+    print(f"\n{'ratio (median of per-rep ratios)':<48}{'value':>10}{'min-max':>13}  target")
+    for key, _num, _den, label, target in RATIOS:
+        low, high = min(result["ratio_samples"][key]), max(result["ratio_samples"][key])
+        print(f"{label:<48}{r[key]:>10.2f}{f'{low:.2f}-{high:.2f}':>13}  {target}")
+    print(json.dumps({k: v for k, v in result.items() if k not in ("samples", "ratio_samples")},
+                     sort_keys=True))
 
 
 def main() -> None:
@@ -464,14 +578,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10 sources, 2 repetitions")
     parser.add_argument("--reps", type=int, default=None)
     parser.add_argument("--sources", type=int, default=None)
+    parser.add_argument("--wait-load", type=float, default=None, metavar="L",
+                        help="before each repetition wait (up to 2 min) for load average <= L")
+    parser.add_argument("--threaded-server", action="store_true",
+                        help="serve with http.server's ThreadingHTTPServer (the server of the "
+                             "results before 2026-11-26 14:40 UTC) instead of asyncio")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sources = args.sources or (10 if args.quick else 50)
     if args.serve:
-        serve_main(sources)
+        serve_main(sources, args.threaded_server)
         return
     reps = args.reps or (2 if args.quick else 5)
-    print_report(bench(sources, reps))
+    print_report(bench(sources, reps, args.wait_load, args.threaded_server))
 
 
 if __name__ == "__main__":
