@@ -603,7 +603,7 @@ class _Capture:
                 chosen.add(without_fragment(link.url))
             skips.append(reason)
         self.observer(PhaseStarted("links", f"{len(chosen)} of {len(skips)} to follow"))
-        over = sum(1 for reason in skips if reason is not None and "--max-links" in reason)
+        over = sum(1 for reason in skips if reason == self._over_limit_reason())
         if over:
             self.session.note_limit("max_links", self.url, f"{over} more body link(s) than the "
                                     f"limit of {self.settings.max_links} were not followed")
@@ -621,6 +621,9 @@ class _Capture:
             chain = tasks[index].result()
             results.append(self._link_result(base, chain))
         return results
+
+    def _over_limit_reason(self) -> str:
+        return f"over the limit of {self.settings.max_links} linked sources (--max-links)"
 
     def _skip_reason(self, url: str, article_urls: set[str], chosen: set[str],
                      followed: int) -> str | None:
@@ -647,7 +650,7 @@ class _Capture:
         if excluded is not None:
             return f"matched --exclude {excluded}"
         if followed >= self.settings.max_links:
-            return f"over the limit of {self.settings.max_links} linked sources (--max-links)"
+            return self._over_limit_reason()
         return None
 
     @staticmethod
