@@ -221,3 +221,13 @@ def test_decode_cap_is_an_option_and_is_recorded(sample_site: SampleSite, tmp_pa
     manifest = load_manifest(bundle / "provenance" / "manifest.json").manifest
     assert manifest.options.max_decoded_bytes == 2048
     assert [hit.limit for hit in manifest.limits_hit] == ["max_decoded_bytes"]
+
+
+def test_an_archive_store_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "archives"
+    not_a_directory.write_text("a file, not a store")
+    for args in (("list",), ("capture", "http://127.0.0.1:9/"), ("reindex",)):
+        result = run_cli(*args, "--archive-dir", str(not_a_directory))
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.strip() == f"error: archive store {not_a_directory} is not a directory"
+    assert not_a_directory.read_text() == "a file, not a store"

@@ -26,10 +26,12 @@ RAW_SIGNATURE_PATH = "provenance/manifest.json.ed25519"
 
 def archive_dir(explicit: Path | None) -> Path:
     """``--archive-dir``, else ``$PROVENANCE_ARCHIVE_DIR``, else ``./archives``."""
-    if explicit is not None:
-        return explicit
     from_env = os.environ.get(ARCHIVE_DIR_ENV)
-    return Path(from_env) if from_env else DEFAULT_ARCHIVE_DIR
+    store = explicit if explicit is not None else (
+        Path(from_env) if from_env else DEFAULT_ARCHIVE_DIR)
+    if store.exists() and not store.is_dir():
+        raise UsageError(f"archive store {store} is not a directory")
+    return store
 
 
 @dataclass
