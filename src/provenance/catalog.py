@@ -41,6 +41,7 @@ from typing import Literal, TypeVar
 
 from provenance.capture.urls import parse_fetchable, without_fragment
 from provenance.errors import BundleFormatError, OperationalError, UsageError
+from provenance.fsutil import fsync_directory, read_capped
 from provenance.hashing import hash_bytes
 from provenance.manifest import MAX_MANIFEST_BYTES, load_manifest, parse_manifest
 from provenance.models import Manifest, PreviousCapture
@@ -446,15 +447,6 @@ def _remove_stale_rebuilds(store: Path) -> None:
             os.close(fd)
 
 
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _retire(store: Path) -> None:
     """Get the current catalog file out of the way (we hold the exclusive lock).
 
@@ -512,7 +504,7 @@ def _rebuild(store: Path, *, force: bool) -> ReindexReport:
                     return ReindexReport(store / CATALOG_FILE, indexed, skipped)
             _retire(store)
             os.rename(temporary, store / CATALOG_FILE)
-            _fsync_directory(store)
+            fsync_directory(store)
     except sqlite3.Error as error:
         raise OperationalError(f"cannot build the catalog in {store}: {error}") from None
     except OSError as error:
@@ -653,13 +645,7 @@ def unindexed_bundles(store: Path) -> list[Unindexed]:
 
 
 def _read_manifest_bytes(bundle: Path) -> bytes | None:
-    path = bundle / MANIFEST_PATH
-    try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_MANIFEST_BYTES + 1)
-    except OSError:
-        return None
-    return raw if len(raw) <= MAX_MANIFEST_BYTES else None
+    return read_capped(bundle / MANIFEST_PATH, MAX_MANIFEST_BYTES)
 
 
 def previous_capture(store: Path, url: str) -> PreviousCapture | None:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 from provenance.models import Manifest, Resource
 from provenance.snapshot import Snapshot, open_snapshot
-from provenance.storage import SIGNATURE_PATH
-from provenance.timestamps import MAX_RESPONSE_BYTES, list_tokens, verify_timestamp
+from provenance.timestamps import read_stored_tokens
 from provenance.timeutil import rfc3339
 
 
@@ -84,31 +83,18 @@ class CaptureDetails:
         }
 
 
-def _read_capped(path: Path, limit: int) -> bytes | None:
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(limit + 1)
-    except OSError:
-        return None
-    return data if len(data) <= limit else None
-
-
 def read_timestamps(bundle: Path) -> list[TimestampLine]:
     """Each ``provenance/timestamp-<n>.tsr``: its genTime and TSA name, if they can be read.
 
     The token is parsed and its imprint compared with the signature, but no TSA root is
     consulted: ``provenance verify --tsa-root`` is what says whether to believe it.
     """
-    signature = _read_capped(bundle / SIGNATURE_PATH, MAX_RESPONSE_BYTES) or b""
     lines = []
-    for tsr, tsq in list_tokens(bundle):
+    for tsr, check in read_stored_tokens(bundle):
         name = f"{tsr.parent.name}/{tsr.name}"
-        response = _read_capped(tsr, MAX_RESPONSE_BYTES)
-        if response is None:
+        if check is None:
             lines.append(TimestampLine(name, None, None, "unreadable or too large"))
             continue
-        request = _read_capped(tsq, MAX_RESPONSE_BYTES) if tsq is not None else None
-        check = verify_timestamp(request, response, signature, ())
         lines.append(TimestampLine(
             file=name,
             gen_time=rfc3339(check.gen_time, micros=False) if check.gen_time else None,

@@ -29,6 +29,7 @@ from typing import Final, Literal, get_args
 import platformdirs
 
 from provenance.errors import KeyExistsError, SigningKeyError, UsageError
+from provenance.fsutil import fsync_directory
 from provenance.signing import (
     SIGNATURE_NAMESPACE,
     PrivateKey,
@@ -252,16 +253,6 @@ def _read_key_file(path: Path) -> bytes:
 # --------------------------------------------------------------------------- writing keys
 
 
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
 
 def _write_new_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
     """Write ``data`` to ``path`` atomically with ``mode``; never clobber unless ``overwrite``.
@@ -301,7 +292,7 @@ def _write_new_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> N
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-    _fsync_dir(path.parent)
+    fsync_directory(path.parent)
 
 
 def _generate(

@@ -81,6 +81,7 @@ from provenance.errors import (
     TimestampError,
     UsageError,
 )
+from provenance.fsutil import fsync_directory, read_capped
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -685,15 +686,6 @@ def next_token_paths(bundle: Path) -> tuple[Path, Path]:
     return directory / f"timestamp-{n}.tsr", directory / f"timestamp-{n}.tsq"
 
 
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _create_exclusive(target: Path, content: bytes) -> None:
     """Create *target* with *content*; FileExistsError if it exists, never a partial file.
 
@@ -750,9 +742,29 @@ def write_token(bundle: Path, token: TimestampToken) -> tuple[str, str]:
                 continue
             raise OperationalError(
                 f"cannot write {tsr}: {error.strerror or error}") from None
-        _fsync_directory(directory)
+        fsync_directory(directory)
         return f"{_TOKEN_DIR}/{tsr.name}", f"{_TOKEN_DIR}/{tsq.name}"
     raise OperationalError(f"cannot find a free timestamp file name in {directory}")
+
+
+def read_stored_tokens(bundle: Path) -> list[tuple[Path, TimestampCheck | None]]:
+    """Every stored token, checked against the bundle's signature with no trusted root.
+
+    That parses each token and checks that its imprint covers ``manifest.json.sig`` (and that
+    it answers its stored request) without judging the TSA's chain, which is what ``show`` and
+    ``cite`` need to name a TSA and a time; ``verify --tsa-root`` decides whether to believe
+    it. ``None`` stands for a token file that cannot be read or is too large.
+    """
+    signature = read_capped(bundle / STAMPED_PATH, MAX_RESPONSE_BYTES) or b""
+    checked: list[tuple[Path, TimestampCheck | None]] = []
+    for tsr, tsq in list_tokens(bundle):
+        response = read_capped(tsr, MAX_RESPONSE_BYTES)
+        if response is None:
+            checked.append((tsr, None))
+            continue
+        request = read_capped(tsq, MAX_RESPONSE_BYTES) if tsq is not None else None
+        checked.append((tsr, verify_timestamp(request, response, signature, ())))
+    return checked
 
 
 def list_tokens(bundle: Path) -> list[tuple[Path, Path | None]]:
