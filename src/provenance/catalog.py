@@ -43,7 +43,12 @@ from provenance.capture.urls import parse_fetchable, without_fragment
 from provenance.errors import BundleFormatError, OperationalError, UsageError
 from provenance.fsutil import fsync_directory, read_capped
 from provenance.hashing import hash_bytes
-from provenance.manifest import MAX_MANIFEST_BYTES, load_manifest, parse_manifest
+from provenance.manifest import (
+    MAX_MANIFEST_BYTES,
+    LoadedManifest,
+    load_manifest,
+    parse_manifest,
+)
 from provenance.models import Manifest, PreviousCapture
 from provenance.storage import MANIFEST_PATH
 from provenance.timeutil import rfc3339
@@ -582,15 +587,19 @@ def _with_catalog(store: Path, action: Callable[[sqlite3.Connection], T], *,
 # The library API
 
 
-def record_capture(store: Path, bundle: Path) -> None:
+def record_capture(store: Path, bundle: Path, loaded: LoadedManifest | None = None) -> None:
     """Add (or replace) the row of one committed bundle of ``store``.
+
+    ``loaded`` is the bundle's manifest when the caller already holds it (the capture that
+    just wrote it), which spares reading and parsing it back.
 
     Raises ``OperationalError`` when the catalog cannot be written; the bundle itself is
     untouched, and the next opening of the catalog indexes it anyway.
     """
     if bundle.parent.resolve() != store.resolve():
         raise UsageError(f"{bundle} is not a bundle of the archive store {store}")
-    result = _index_bundle(store, bundle.name)
+    result: _Row | _Skip = _row_for(bundle.name, loaded.manifest, loaded.raw) \
+        if loaded is not None else _index_bundle(store, bundle.name)
     if isinstance(result, _Skip):
         raise BundleFormatError(f"{bundle}: not indexed: {result.reason}")
 

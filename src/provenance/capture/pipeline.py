@@ -57,7 +57,7 @@ from provenance.catalog import previous_capture, record_capture
 from provenance.errors import OperationalError, ProvenanceError, TimestampError, UsageError
 from provenance.hashing import hash_bytes
 from provenance.ids import new_capture_id
-from provenance.manifest import canonical_bytes
+from provenance.manifest import LoadedManifest, canonical_bytes
 from provenance.models import (
     MANIFEST_MEDIA_TYPE,
     SCHEMA_VERSION,
@@ -849,7 +849,7 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
     except OSError as error:
         raise OperationalError(f"cannot commit the bundle: {error.strerror}") from None
     try:
-        record_capture(pending.store, bundle)
+        record_capture(pending.store, bundle, LoadedManifest(raw=raw, manifest=manifest))
     except ProvenanceError as error:
         # The bundle is the truth and is safely committed; the catalog heals itself the next
         # time it is opened (or with 'provenance reindex').
