@@ -162,7 +162,8 @@ def test_every_limit_hit_is_recorded_in_the_manifest(store: Path) -> None:
               "/ok1": html("<p>1</p>"), "/ok2": html("<p>2</p>"),
               "/site.css": raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/css\r\nContent-Length: "
                                + str(len(css)).encode() + b"\r\n\r\n" + css)}
-    settings = CaptureSettings(max_bytes=20_000, total_timeout=1.0, read_timeout=0.5,
+    # Generous timeouts: the quick resources must finish well inside them on a loaded machine.
+    settings = CaptureSettings(max_bytes=20_000, total_timeout=4.0, read_timeout=1.5,
                                max_redirects=1, max_links=6, max_decoded_bytes=15_000)
     try:
         with serve(routes) as server:
