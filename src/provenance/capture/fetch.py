@@ -459,8 +459,8 @@ async def fetch(
     started = utc_now()
     try:
         # A resolver that never answers must not outlast the connect timeout.
-        addresses = await asyncio.wait_for(resolver(host, port),
-                                           timeout=settings.connect_timeout)
+        async with asyncio.timeout(settings.connect_timeout):
+            addresses = await resolver(host, port)
     except TimeoutError:
         raise FetchError(f"DNS lookup for {host} timed out after "
                          f"{settings.connect_timeout:g}s", limit="connect_timeout") from None
@@ -475,7 +475,8 @@ async def fetch(
         try:
             # The peer may already be gone; the exchange is recorded either way.
             with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
-                await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
         except BaseException:
             # Cancelled while closing: the finished exchange will never be returned, so its
             # spooled files must be closed here.
@@ -507,14 +508,12 @@ async def _connect(
                 refusal = refusal or refused
                 continue
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
+            async with asyncio.timeout(settings.connect_timeout):
+                reader, writer = await asyncio.open_connection(
                     address, port, ssl=context,
                     server_hostname=host if https else None,
                     limit=READ_SIZE,
-                ),
-                timeout=settings.connect_timeout,
-            )
+                )
         except TimeoutError:
             last_problem = f"connect timed out after {settings.connect_timeout:g}s"
             limit = "connect_timeout"
@@ -553,7 +552,8 @@ async def _exchange(
     problem: str | None = None
     try:
         writer.write(request_bytes)
-        await asyncio.wait_for(writer.drain(), timeout=settings.read_timeout)
+        async with asyncio.timeout(settings.read_timeout):
+            await writer.drain()
         problem = await _receive(receiver, reader, settings, deadline)
     except OSError as error:
         problem = _describe_os_error(error)
@@ -619,8 +619,8 @@ async def _receive(
                 return _timeout(receiver, f"total time limit of {settings.total_timeout:g}s hit",
                                 "total_timeout")
             try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE),
-                                              timeout=min(settings.read_timeout, remaining))
+                async with asyncio.timeout(min(settings.read_timeout, remaining)):
+                    data = await reader.read(READ_SIZE)
             except TimeoutError:
                 if time.monotonic() >= deadline:
                     return _timeout(receiver,
