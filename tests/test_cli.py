@@ -51,6 +51,19 @@ def test_bad_option_values(tmp_path: Path) -> None:
     assert run_cli("capture", "http://127.0.0.1/", "--concurrency", "0").returncode == 2
 
 
+def test_out_of_range_numbers_are_usage_errors(tmp_path: Path) -> None:
+    """inf, nan and integers no JSON reader holds exactly never reach the manifest."""
+    for args in (("--read-timeout", "inf"), ("--total-timeout", "nan"),
+                 ("--connect-timeout", "1e300"), ("--max-links", str(2**53)),
+                 ("--max-bytes", str(10**20))):
+        result = run_cli("capture", f"http://127.0.0.1:{_closed_port()}/x", *args,
+                         "--archive-dir", str(tmp_path))
+        assert result.returncode == 2, (args, result.stderr)
+        _one_line_error(result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_json_summary_and_strict(sample_site: SampleSite, tmp_path: Path) -> None:
     result = run_cli("capture", sample_site.article_url, "--archive-dir", str(tmp_path),
                      "--json")

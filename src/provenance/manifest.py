@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import rfc8785
 from pydantic import ValidationError
 
 from provenance.errors import BundleFormatError
+from provenance.jcs import canonical_json
 from provenance.models import Manifest
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
@@ -33,8 +33,9 @@ def _shown(text: str) -> str:
 
 def canonical_bytes(manifest: Manifest) -> bytes:
     """RFC 8785 (JCS) serialisation; ``None`` fields are left out to keep manifests lean."""
-    data = manifest.model_dump(mode="json", exclude_none=True)
-    return bytes(rfc8785.dumps(data))
+    # A validated Manifest holds no float and only integers below 2^53 (models.py).
+    return canonical_json(manifest.model_dump(mode="json", exclude_none=True),
+                          exact_integers=True)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Pydantic wire models of the provenance manifest (``provenance/manifest.json``).
 
 Frozen, ``extra="forbid"`` and float-free, so that what we serialise with RFC 8785 is exactly
-what a verifier can re-read (RFC 8785 section 3.2.2.3: numbers must be exact IEEE doubles; we
-use only integers below 2^53). Times are RFC 3339 strings in UTC. A JSON Schema generated from
-these models is committed at ``src/provenance/schema/manifest.schema.json``.
+what a verifier can re-read (RFC 8785 section 3.2.2.3: numbers must be exact IEEE doubles).
+Every integer field is bounded below 2^53, which also lets ``jcs.canonical_json`` serialise a
+validated manifest with the C encoder (tests/test_jcs.py keeps the schema to that). Times are
+RFC 3339 strings in UTC. A JSON Schema generated from these models is committed at
+``src/provenance/schema/manifest.schema.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ SCHEMA_VERSION = 1
 
 Sha256 = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
 Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")]
-Size = Annotated[int, Field(ge=0, le=2**53 - 1)]
+MAX_EXACT_INTEGER = 2**53 - 1  # the largest integer every IEEE double holds exactly
+Size = Annotated[int, Field(ge=0, le=MAX_EXACT_INTEGER)]
+Count = Annotated[int, Field(ge=0, le=MAX_EXACT_INTEGER)]
+HttpStatus = Annotated[int, Field(ge=100, le=999)]  # three digits (RFC 9110 section 15)
+Port = Annotated[int, Field(ge=0, le=65535)]
 
 CaptureState = Literal["COMPLETE", "PARTIAL", "FAILED"]
 Role = Literal["article", "requisite", "linked_source", "redirect"]
@@ -42,14 +48,14 @@ class CaptureOptions(Model):
     include: list[str]
     exclude: list[str]
     requisites: bool
-    concurrency: int
-    per_host: int
-    connect_timeout_ms: int
-    read_timeout_ms: int
-    total_timeout_ms: int
-    max_redirects: int
+    concurrency: Count
+    per_host: Count
+    connect_timeout_ms: Count
+    read_timeout_ms: Count
+    total_timeout_ms: Count
+    max_redirects: Count
     max_bytes: Size
-    max_links: int
+    max_links: Count
     max_decoded_bytes: Size = Field(description="most bytes inflated for text extraction")
     allow_private: bool = Field(
         description="non-global addresses allowed on hosts other than the article's")
@@ -73,7 +79,7 @@ class WarcLocation(Model):
 
 class RedirectHop(Model):
     url: str
-    status: int | None = None
+    status: HttpStatus | None = None
     location: str | None = None
 
 
@@ -96,7 +102,7 @@ class Resource(Model):
     outcome: Literal["captured", "truncated", "failed", "skipped"] = Field(
         description="skipped: refused by the address guard before any connection")
     reason: str | None = None
-    status: int | None = None
+    status: HttpStatus | None = None
     media_type: str | None = None
     bytes: Size | None = Field(
         default=None, description="entity body size, transfer coding removed")
@@ -138,7 +144,7 @@ class Certificate(Model):
 
 class TLSSession(Model):
     host: str
-    port: int
+    port: Port
     version: str
     cipher: str
     certificates: list[Certificate]

@@ -10,7 +10,9 @@ from typing import Literal
 from provenance import __version__
 from provenance.capture.secrets import load_cookie_file
 from provenance.errors import UsageError
+from provenance.models import MAX_EXACT_INTEGER
 
+MAX_TIMEOUT_SECONDS = 10**6  # eleven days: longer is a mistake, not a patient capture
 DEFAULT_USER_AGENT = (
     f"provenance/{__version__} (web evidence capture)"
 )
@@ -54,8 +56,10 @@ class CaptureSettings:
         for name, value in (("concurrency", self.concurrency), ("per-host", self.per_host)):
             if value < 1:
                 raise UsageError(f"--{name} must be at least 1")
-        if min(self.connect_timeout, self.read_timeout, self.total_timeout) <= 0:
-            raise UsageError("timeouts must be positive")
+        timeouts = (self.connect_timeout, self.read_timeout, self.total_timeout)
+        # "inf" and "nan" parse as floats; the manifest records whole milliseconds.
+        if not all(0 < value <= MAX_TIMEOUT_SECONDS for value in timeouts):
+            raise UsageError(f"timeouts must be positive and at most {MAX_TIMEOUT_SECONDS:,} s")
         if self.ca_bundle is not None:
             try:
                 ssl.create_default_context().load_verify_locations(cafile=str(self.ca_bundle))
@@ -64,6 +68,11 @@ class CaptureSettings:
                                  f"certificate file ({error})") from None
         if self.cookie_file is not None:
             load_cookie_file(self.cookie_file)  # a bad file is a usage error before any fetch
+        counts = (self.concurrency, self.per_host, self.max_bytes, self.max_redirects,
+                  self.max_links, self.max_decoded_bytes)
+        if max(counts) > MAX_EXACT_INTEGER:
+            # The manifest keeps numbers a JSON reader holds exactly (RFC 8785 3.2.2.3).
+            raise UsageError(f"limits must be at most {MAX_EXACT_INTEGER:,}")
         if self.max_bytes < 1 or self.max_redirects < 0 or self.max_links < 0:
             raise UsageError("--max-bytes must be positive; --max-redirects and --max-links "
                              "must not be negative")
