@@ -555,9 +555,12 @@ class _Capture:
             body = _decoded(self.session, chain, final)
             if body is not None:
                 page = chain.hops[-1]
-                extraction = await asyncio.to_thread(functools.partial(
-                    extract_article, body, page.url, final.charset,
-                    max_links=max(LISTED_LINKS, self.settings.max_links)))
+                # On the event loop's own thread: nothing else is in flight yet (requisites and
+                # links start after it), and a hop to a worker thread and back cost 2-4 ms of
+                # the 50-source benchmark's critical path (benchmarks/README.md).
+                extraction = extract_article(
+                    body, page.url, final.charset,
+                    max_links=max(LISTED_LINKS, self.settings.max_links))
                 if extraction.truncated:
                     self.session.note_limit("max_markup", page.url, extraction.truncated,
                                             page.id)
@@ -728,10 +731,12 @@ async def _run(capture: _Capture, started: datetime) -> tuple[_ArticleOutcome, l
         return article, []
     if extraction.metadata.canonical_url:
         article_urls.add(without_fragment(extraction.metadata.canonical_url))
-    requisites = asyncio.create_task(capture.requisites(extraction))
-    links = await capture.links(extraction, article_urls)
-    await requisites
-    return article, links
+    # Linked sources first: they are the slow ones (other sites), so their requests go out
+    # before the page's own stylesheets and images, whose quick answers would otherwise be
+    # recorded and parsed in between.
+    links = asyncio.create_task(capture.links(extraction, article_urls))
+    await capture.requisites(extraction)
+    return article, await links
 
 
 def capture(
