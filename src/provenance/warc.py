@@ -36,6 +36,21 @@ WARC_VERSION = "WARC/1.1"
 
 
 @dataclass(frozen=True)
+class PreparedRecord:
+    """A small record serialised and compressed ahead of time, appended by ``WarcFile.append``.
+
+    A capture prepares request records while it waits for the responses, so that writing
+    them costs nothing once the answers come in (see ``write_exchange``).
+    """
+
+    record_id: str
+    #: the record this one is WARC-Concurrent-To, if any
+    concurrent_to: str | None
+    #: one complete gzip member
+    member: bytes
+
+
+@dataclass(frozen=True)
 class RecordLocation:
     """Where a record sits: file name (relative to ``archive/``), byte offset and length."""
 
@@ -87,7 +102,7 @@ class _HashingFile:
 class _GzipMember:
     """A file-like that deflates everything written into one gzip member (RFC 1952)."""
 
-    def __init__(self, out: _HashingFile, level: int) -> None:
+    def __init__(self, out: _HashingFile | io.BytesIO, level: int) -> None:
         self._out = out
         self._deflate = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
 
@@ -131,18 +146,33 @@ class WarcFile:
         level: int = DEFAULT_LEVEL,
     ) -> RecordLocation:
         """Write one record whose block is read from ``block``; headers must carry digests."""
-        warc_headers = StatusAndHeaders("", list(headers), protocol=WARC_VERSION)
-        record = ArcWarcRecord("warc", record_type, warc_headers, block, None,
-                               content_type, length)
-        record.payload_length = length
         with self._lock:
             offset = self._stream.tell()
-            member = _GzipMember(self._stream, level)
-            WARCWriter(member, gzip=False, warc_version=WARC_VERSION).write_record(record)
-            member.finish()
+            record_id = _serialise(self._stream, record_type, headers, block, length,
+                                   content_type, level)
             end = self._stream.tell()
-        record_id = warc_headers.get_header("WARC-Record-ID")
         return RecordLocation(self.path.name, record_id, offset, end - offset)
+
+    def append(self, prepared: PreparedRecord) -> RecordLocation:
+        """Write a record prepared earlier (``prepare_request``)."""
+        with self._lock:
+            offset = self._stream.tell()
+            self._stream.write(prepared.member)
+            end = self._stream.tell()
+        return RecordLocation(self.path.name, prepared.record_id, offset, end - offset)
+
+
+def _serialise(out: _HashingFile | io.BytesIO, record_type: str,
+               headers: Sequence[tuple[str, str]], block: IO[bytes], length: int,
+               content_type: str, level: int) -> str:
+    """Write one gzip member holding one record to ``out``; return its WARC-Record-ID."""
+    warc_headers = StatusAndHeaders("", list(headers), protocol=WARC_VERSION)
+    record = ArcWarcRecord("warc", record_type, warc_headers, block, None, content_type, length)
+    record.payload_length = length
+    member = _GzipMember(out, level)
+    WARCWriter(member, gzip=False, warc_version=WARC_VERSION).write_record(record)
+    member.finish()
+    return str(warc_headers.get_header("WARC-Record-ID"))
 
 
 def base_headers(record_type: str, target_uri: str | None, date: datetime,
@@ -198,6 +228,31 @@ class _Concat(io.RawIOBase):
         return len(data)
 
 
+def prepare_request(
+    *,
+    target_uri: str,
+    date: datetime,
+    peer_ip: str,
+    request_bytes: bytes,
+    concurrent_to: str,
+    extra_headers: Sequence[tuple[str, str]] = (),
+) -> PreparedRecord:
+    """The request record of an exchange, ``WARC-Concurrent-To`` its response (WARC 1.1 6.4)."""
+    headers = base_headers("request", target_uri, date)
+    headers.append(("WARC-IP-Address", peer_ip))
+    headers.append(("WARC-Concurrent-To", concurrent_to))
+    headers.append(("WARC-Block-Digest", hash_bytes(request_bytes)))
+    # A GET has no body, so its payload digest is that of the empty string.
+    head_end = request_bytes.find(b"\r\n\r\n") + 4
+    headers.append(("WARC-Payload-Digest", hash_bytes(request_bytes[head_end:])))
+    headers.extend(extra_headers)
+    buffer = io.BytesIO()
+    record_id = _serialise(buffer, "request", headers, io.BytesIO(request_bytes),
+                           len(request_bytes), "application/http; msgtype=request",
+                           DEFAULT_LEVEL)
+    return PreparedRecord(record_id, concurrent_to, buffer.getvalue())
+
+
 def write_exchange(
     warc: WarcFile,
     *,
@@ -212,9 +267,17 @@ def write_exchange(
     truncated: str | None,
     extra_response_headers: Sequence[tuple[str, str]] = (),
     extra_request_headers: Sequence[tuple[str, str]] = (),
+    response_id: str | None = None,
+    request_record: PreparedRecord | None = None,
 ) -> tuple[RecordLocation, RecordLocation]:
-    """Write a response record and its concurrent request record (WARC 1.1 sections 6.3, 6.4)."""
-    response_id = new_record_id()
+    """Write a response record and its concurrent request record (WARC 1.1 sections 6.3, 6.4).
+
+    ``request_record``, if given, was prepared with ``prepare_request`` from the same request
+    while the response was awaited, ``concurrent_to`` this ``response_id``.
+    """
+    response_id = response_id or new_record_id()
+    if request_record is not None and request_record.concurrent_to != response_id:
+        raise ValueError("the prepared request record belongs to another response")
     headers = base_headers("response", target_uri, date, response_id)
     headers.append(("WARC-IP-Address", peer_ip))
     headers.append(("WARC-Block-Digest", block_digest.label()))
@@ -229,17 +292,11 @@ def write_exchange(
                           length, "application/http; msgtype=response",
                           level=compression_level(sample))
 
-    request_headers = base_headers("request", target_uri, date)
-    request_headers.append(("WARC-IP-Address", peer_ip))
-    request_headers.append(("WARC-Concurrent-To", response_id))
-    request_headers.append(("WARC-Block-Digest", hash_bytes(request_bytes)))
-    # A GET has no body, so its payload digest is that of the empty string.
-    head_end = request_bytes.find(b"\r\n\r\n") + 4
-    request_headers.append(("WARC-Payload-Digest", hash_bytes(request_bytes[head_end:])))
-    request_headers.extend(extra_request_headers)
-    request = warc.write("request", request_headers, io.BytesIO(request_bytes),
-                         len(request_bytes), "application/http; msgtype=request")
-    return response, request
+    if request_record is None:
+        request_record = prepare_request(
+            target_uri=target_uri, date=date, peer_ip=peer_ip, request_bytes=request_bytes,
+            concurrent_to=response_id, extra_headers=extra_request_headers)
+    return response, warc.append(request_record)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,17 @@ class TLSDetails:
     chain_der: tuple[bytes, ...]
 
 
+@dataclass(frozen=True)
+class SentRequest:
+    """A request handed to the socket: what the record keeps of it, when, to which address."""
+
+    #: as sent, secret header values redacted
+    request_bytes: bytes
+    redacted: tuple[str, ...]
+    started_at: datetime
+    peer_ip: str
+
+
 @dataclass
 class Exchange:
     """A finished request/response pair, with the raw bytes spooled for the WARC writer."""
@@ -450,8 +461,12 @@ async def fetch(
     is_user_url: bool = False,
     resolver: Resolver = resolve,
     request_headers: Sequence[tuple[str, str]] = (),
+    on_request_sent: Callable[[SentRequest], None] | None = None,
 ) -> Exchange:
-    """GET ``url`` and return the recorded exchange, or raise ``FetchError``."""
+    """GET ``url`` and return the recorded exchange, or raise ``FetchError``.
+
+    ``on_request_sent`` is told what was sent once the request has been handed to the socket.
+    """
     https = parts.scheme == "https"
     host = parts.hostname or ""
     port = parts.port or (443 if https else 80)
@@ -469,7 +484,7 @@ async def fetch(
     exchange: Exchange | None = None
     try:
         exchange = await _exchange(url, parts, settings, keep_entity, reader, writer, peer_ip,
-                                   started, deadline, request_headers)
+                                   started, deadline, request_headers, on_request_sent)
     finally:
         writer.close()
         try:
@@ -541,6 +556,7 @@ async def _exchange(
     started: datetime,
     deadline: float,
     request_headers: Sequence[tuple[str, str]],
+    on_request_sent: Callable[[SentRequest], None] | None,
 ) -> Exchange:
     receiver = _Receiver(settings, keep_entity)
     conn = receiver.conn
@@ -554,6 +570,8 @@ async def _exchange(
         writer.write(request_bytes)
         async with asyncio.timeout(settings.read_timeout):
             await writer.drain()
+        if on_request_sent is not None:
+            on_request_sent(SentRequest(stored_request, redacted_request, started, peer_ip))
         problem = await _receive(receiver, reader, settings, deadline)
     except OSError as error:
         problem = _describe_os_error(error)

@@ -13,7 +13,7 @@ navigation, share bars, tag lists, sidebars, comments and the like are dropped.
 
 from __future__ import annotations
 
-from provenance.capture.extract.article import extract_article
+from provenance.capture.extract.article import PageReading, extract_article, read_article
 from provenance.capture.extract.charset import decode_html
 from provenance.capture.extract.css import css_references
 from provenance.capture.extract.models import (
@@ -30,9 +30,11 @@ __all__ = [
     "ArticleExtraction",
     "BodyLink",
     "PageMetadata",
+    "PageReading",
     "Requisite",
     "css_references",
     "decode_html",
     "extract_article",
     "find_requisites",
+    "read_article",
 ]

@@ -346,29 +346,37 @@ def _main_content(root: HtmlElement, anchors: list[HtmlElement], total: int) -> 
     return _heuristic_content(root, anchors, container)
 
 
-def _body_links(
-    anchors: list[HtmlElement],
-    hrefs: list[str],
-    chosen: frozenset[int],
-    base: str,
-    limit: int | None = None,
-) -> tuple[BodyLink, ...]:
-    """Describe the chosen anchors in document order, the first ``limit`` of them if given."""
-    indices = sorted(chosen)[:limit]
-    texts = _block_texts(anchors[index] for index in indices)
+def _link_targets(
+    hrefs: list[str], chosen: frozenset[int], base: str, limit: int | None = None
+) -> tuple[tuple[int, str], ...]:
+    """The chosen anchors in document order (the first ``limit``), each with its resolved URL.
+
+    Cheap on purpose: this is all a capture needs before it can send the requests.
+    """
     resolved: dict[str, str] = {}  # articles cite the same source more than once
-    links: list[BodyLink] = []
-    for index in indices:
-        block = texts[anchors[index]]
-        # an anchor hidden in an invisible subtree (noscript, svg) has no span: no text
-        start, end = block.spans.get(anchors[index], (0, 0))
+    targets = []
+    for index in sorted(chosen)[:limit]:
         href = hrefs[index]
         if href not in resolved:
             resolved[href] = _resolve(base, href) or href.strip(_ASCII_WHITESPACE)
+        targets.append((index, resolved[href]))
+    return tuple(targets)
+
+
+def _body_links(
+    anchors: list[HtmlElement], hrefs: list[str], targets: tuple[tuple[int, str], ...]
+) -> tuple[BodyLink, ...]:
+    """Describe the targeted anchors: anchor text and the sentence around it."""
+    texts = _block_texts(anchors[index] for index, _ in targets)
+    links: list[BodyLink] = []
+    for index, url in targets:
+        block = texts[anchors[index]]
+        # an anchor hidden in an invisible subtree (noscript, svg) has no span: no text
+        start, end = block.spans.get(anchors[index], (0, 0))
         links.append(
             BodyLink(
-                href=href,
-                url=resolved[href],
+                href=hrefs[index],
+                url=url,
                 text=block.text[start:end],
                 context=_snippet(block.text, start, end),
             )

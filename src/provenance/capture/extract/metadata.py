@@ -310,8 +310,12 @@ def _site_name(facts: _PageFacts, found: Document | None) -> str | None:
     )
 
 
-def _metadata(facts: _PageFacts, found: Document | None, base: str) -> PageMetadata:
+def _canonical_url(facts: _PageFacts, base: str) -> str | None:
     og_url = facts.meta.get("og:url")
+    return facts.canonical or (_resolve(base, og_url) if og_url else None)
+
+
+def _metadata(facts: _PageFacts, found: Document | None, base: str) -> PageMetadata:
     return PageMetadata(
         title=_first(
             _clean(found.title) if found is not None else None,
@@ -321,7 +325,7 @@ def _metadata(facts: _PageFacts, found: Document | None, base: str) -> PageMetad
         ),
         authors=_authors(facts, found),
         published=_published(facts, found),
-        canonical_url=facts.canonical or (_resolve(base, og_url) if og_url else None),
+        canonical_url=_canonical_url(facts, base),
         language=_language(facts, found),
         site_name=_site_name(facts, found),
         description=_first(
