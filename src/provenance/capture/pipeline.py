@@ -567,6 +567,8 @@ class _ArticleOutcome:
     kind: Literal["html", "document", "none"]
     #: the reading finished: link texts and page metadata (after the links are sent)
     extraction: ArticleExtraction | None = None
+    #: the conversion record of the article's text, once written
+    text: ArticleText | None = None
 
 
 def _decoded(session: _Session, chain: _Chain, exchange: Exchange) -> bytes | None:
@@ -693,13 +695,14 @@ class _Capture:
                  if reason is None}
         # Work that no request should wait for is done once the requests are out, while the
         # sources take their time to answer: the catalog lookup of the previous capture, the
-        # request records (written beside each response) and the anchor texts, contexts and
-        # page metadata the manifest needs (together about 5 ms of the 50-source benchmark;
-        # benchmarks/README.md).
+        # request records (written beside each response), the anchor texts, contexts and page
+        # metadata the manifest needs, and the article text's record (together about 5 ms of
+        # the 50-source benchmark; benchmarks/README.md).
         await self.session.requests_sent(reading.link_urls[index] for index in tasks)
         self.predecessor.start()  # first: its file and SQLite work overlaps what follows
         self.session.prepare_request_records()
         extraction = article.extraction = reading.finish()
+        article.text = self.write_text(article)
         await asyncio.gather(*tasks.values())
         results = []
         for index, (link, reason) in enumerate(zip(extraction.body_links, skips, strict=True)):
@@ -879,7 +882,7 @@ def capture(
             asyncio.run(_run(job, started, outcome))
             article, links = outcome.article, outcome.links
             assert article is not None  # set before anything can return
-            article_text = job.write_text(article)
+            article_text = article.text or job.write_text(article)
         finally:
             # After asyncio.run every task has finished or been cancelled, so this sees them all.
             _close_exchanges(job.session)
