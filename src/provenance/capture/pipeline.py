@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import SplitResult, urljoin
 
 from cryptography import x509
@@ -108,6 +108,8 @@ from provenance.warc import (
     write_bytes_record,
     write_exchange,
 )
+
+T = TypeVar("T")
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 PARSED_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/css"})
@@ -701,8 +703,10 @@ class _Capture:
         await self.session.requests_sent(reading.link_urls[index] for index in tasks)
         self.predecessor.start()  # first: its file and SQLite work overlaps what follows
         self.session.prepare_request_records()
-        extraction = article.extraction = reading.finish()
-        article.text = self.write_text(article)
+        # In a worker thread: on a very large page the metadata and the text's record take a
+        # second or more, and the loop must go on reading the answers meanwhile.
+        extraction, article.text = await _in_thread(self._finish_reading, article, reading)
+        article.extraction = extraction
         await asyncio.gather(*tasks.values())
         results = []
         for index, (link, reason) in enumerate(zip(extraction.body_links, skips, strict=True)):
@@ -762,8 +766,14 @@ class _Capture:
         return BodyLink(**base, outcome="captured", reason=note, final_url=final.url,
                         resource=final.id, chain=ids)
 
-    def write_text(self, outcome: _ArticleOutcome) -> ArticleText | None:
-        extraction = outcome.extraction
+    def _finish_reading(self, article: _ArticleOutcome, reading: PageReading,
+                        ) -> tuple[ArticleExtraction, ArticleText | None]:
+        extraction = reading.finish()
+        return extraction, self.write_text(article, extraction)
+
+    def write_text(self, outcome: _ArticleOutcome,
+                   extraction: ArticleExtraction | None = None) -> ArticleText | None:
+        extraction = extraction or outcome.extraction
         article = outcome.chain.final_resource
         if extraction is None or article is None or article.response is None:
             return None
@@ -894,6 +904,30 @@ def capture(
     return result
 
 
+def _start_thread(work: Callable[..., T], *args: object) -> concurrent.futures.Future[T]:
+    """Run ``work`` in a daemon thread of its own; its result or exception in the future.
+
+    Not the loop's default executor: shutting that down at the end of ``asyncio.run`` costs
+    a thread start and join on the capture's critical path. A daemon, so that a capture that
+    fails never waits for work whose result nobody will read.
+    """
+    answer: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            answer.set_result(work(*args))
+        except BaseException as error:  # handed over by answer.result()
+            answer.set_exception(error)
+
+    threading.Thread(target=run, name="provenance-worker", daemon=True).start()
+    return answer
+
+
+def _in_thread(work: Callable[..., T], *args: object) -> asyncio.Future[T]:
+    """``work`` in a thread of its own, awaited on the loop."""
+    return asyncio.wrap_future(_start_thread(work, *args))
+
+
 class _PredecessorLookup:
     """Which capture of this URL this one follows (``previous``), looked up in the catalog.
 
@@ -909,18 +943,8 @@ class _PredecessorLookup:
         self._answer: concurrent.futures.Future[PreviousCapture | None] | None = None
 
     def start(self) -> None:
-        if self._answer is not None:
-            return
-        answer = self._answer = concurrent.futures.Future()
-
-        def look_up() -> None:
-            try:
-                answer.set_result(previous_capture(self._store, self._url))
-            except BaseException as error:  # handed over by result()
-                answer.set_exception(error)
-
-        # A daemon: a capture that fails does not wait for its lookup to finish.
-        threading.Thread(target=look_up, name="provenance-predecessor", daemon=True).start()
+        if self._answer is None:
+            self._answer = _start_thread(previous_capture, self._store, self._url)
 
     def result(self, observer: Observer) -> PreviousCapture | None:
         try:
