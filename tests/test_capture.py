@@ -12,8 +12,8 @@ import pytest
 
 from helpers import make_signer, read_record, tool
 from provenance.capture.options import CaptureSettings
-from provenance.catalog import list_captures
 from provenance.capture.pipeline import CaptureResult, capture
+from provenance.catalog import list_captures
 from provenance.demo import site as sample
 from provenance.manifest import load_manifest
 from provenance.models import Manifest
