@@ -55,7 +55,8 @@ def test_out_of_range_numbers_are_usage_errors(tmp_path: Path) -> None:
     """inf, nan and integers no JSON reader holds exactly never reach the manifest."""
     for args in (("--read-timeout", "inf"), ("--total-timeout", "nan"),
                  ("--connect-timeout", "1e300"), ("--max-links", str(2**53)),
-                 ("--max-bytes", str(10**20))):
+                 ("--max-bytes", str(10**20)), ("--max-bytes", "inf"), ("--max-bytes", "1e400"),
+                 ("--max-decoded", "inf")):
         result = run_cli("capture", f"http://127.0.0.1:{_closed_port()}/x", *args,
                          "--archive-dir", str(tmp_path))
         assert result.returncode == 2, (args, result.stderr)

@@ -22,8 +22,13 @@ from warcio.archiveiterator import ArchiveIterator
 
 from helpers import tool
 from provenance.capture import pipeline
-from provenance.capture.events import PhaseStarted
-from provenance.capture.extract import extract_article, read_article
+from provenance.capture.events import ResourceDone
+from provenance.capture.extract import (
+    ArticleExtraction,
+    PageReading,
+    extract_article,
+    read_article,
+)
 from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import capture
 from provenance.hashing import RunningDigest
@@ -127,18 +132,14 @@ def test_slow_sources_get_request_records_prepared_early(
     def spy(**fields: Any) -> PreparedRecord:
         # the pipeline's own reference: the inline path in write_exchange does not pass here
         prepared_early.append(fields["target_uri"])
+        if len(prepared_early) == 4:
+            release.set()  # the sources answer only once all four were prepared
         return prepare_request(**fields)
 
     monkeypatch.setattr(pipeline, "prepare_request", spy)
-
-    def observer(event: object) -> None:
-        if isinstance(event, PhaseStarted) and event.name == "links":
-            # answer only well after every request has gone out
-            threading.Timer(0.5, release.set).start()
-
     with serve(routes) as server:
         result = capture(f"{server.base_url}/article", store=store,
-                         settings=CaptureSettings(requisites=False), observer=observer)
+                         settings=CaptureSettings(requisites=False))
     assert result.manifest.state == "COMPLETE"
     assert sorted(prepared_early) == [f"{server.base_url}/s{n}" for n in range(4)]
     warc = result.bundle / "archive" / f"{result.capture_id}.warc.gz"
@@ -153,3 +154,45 @@ def test_slow_sources_get_request_records_prepared_early(
     requests = [(uri, to) for kind, _, to, uri in found if kind == "request"]
     assert len(requests) == len(responses) == 5
     assert all(responses[uri] == to for uri, to in requests)
+
+
+def test_a_capture_failing_while_the_page_is_finished_leaves_no_thread_behind(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page reading's worker outlives the failed capture: it must write nothing, raise
+    nothing and end by itself (it once wrote into the closed WARC and printed a traceback)."""
+    finishing, requisite_done = threading.Event(), threading.Event()
+    real_finish = PageReading.finish
+
+    def finish(self: PageReading) -> ArticleExtraction:
+        finishing.set()
+        requisite_done.wait(timeout=10)  # the capture fails while this worker runs
+        return real_finish(self)
+
+    def stylesheet(handler: BaseHTTPRequestHandler) -> None:
+        finishing.wait(timeout=10)  # answer only once the worker is running
+        html("body { color: black }")(handler)
+
+    class Boom(Exception):
+        pass
+
+    def observer(event: object) -> None:
+        if isinstance(event, ResourceDone) and event.role == "requisite":
+            requisite_done.set()
+            raise Boom
+
+    thread_errors: list[object] = []
+    monkeypatch.setattr(PageReading, "finish", finish)
+    monkeypatch.setattr(threading, "excepthook", thread_errors.append)
+    page = ('<html><head><link rel="stylesheet" href="/site.css"></head><body><article>'
+            + "".join(f'<p>Paragraph {n} cites <a href="/s{n}">a source</a> at length.</p>'
+                      for n in range(3)) + "</article></body></html>")
+    routes = {"/article": html(page), "/site.css": stylesheet,
+              **{f"/s{n}": html("<p>source</p>") for n in range(3)}}
+    with serve(routes) as server, pytest.raises(Boom):
+        capture(f"{server.base_url}/article", store=store, observer=observer)
+    for thread in threading.enumerate():
+        if thread.name == "provenance-worker":
+            thread.join(timeout=30)
+            assert not thread.is_alive()
+    assert thread_errors == []
+    assert [path.name for path in store.iterdir() if path.is_dir()] == []

@@ -63,6 +63,10 @@ def _fast(value: Any, *, exact_integers: bool = False) -> bytes | None:
 def canonical_json(value: Any, *, exact_integers: bool = False) -> bytes:
     """RFC 8785 serialisation of JSON-mode data; raises ``rfc8785.CanonicalizationError``.
 
+    ``value`` must be JSON-mode data: every object key a ``str``. ``json`` would turn an
+    ``int`` key into a string where rfc8785 refuses it, and finding one would take a walk
+    over the whole value, the cost this module exists to avoid.
+
     ``exact_integers``: the caller guarantees that every number in ``value`` is an integer of
     magnitude below 2^53 (no float at all), so the output need not be scanned for others.
     """

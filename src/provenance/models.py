@@ -185,10 +185,12 @@ class LimitHit(Model):
 
 
 class PreviousCapture(Model):
-    """The capture of the same requested URL committed before this one in the same store.
+    """The capture of the same requested URL that this one follows in the same store.
 
-    Each manifest names its predecessor by id and by the sha256 of its manifest bytes, so the
-    captures of a URL form a hash-linked history (``provenance history URL``).
+    The newest one the catalog knew once this capture's requests had gone out (or when it
+    ended, if it had no links to wait for). Each manifest names its predecessor by id and by
+    the sha256 of its manifest bytes, so the captures of a URL form a hash-linked history
+    (``provenance history URL``).
     """
 
     capture_id: str

@@ -130,7 +130,8 @@ class WarcFile:
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._stream.close()
+        with self._lock:  # never in the middle of another thread's record
+            self._stream.close()
 
     def file_digest(self) -> tuple[int, str]:
         """Size and sha256 of everything written so far (the whole file once closed)."""

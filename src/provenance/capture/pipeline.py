@@ -116,6 +116,11 @@ PARSED_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/css"
 HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 MAX_CSS_DEPTH = 3
 INLINE_RECORD_BYTES = 64 * 1024
+#: pages up to this size are read on the event loop's thread, bigger ones in a worker
+INLINE_PAGE_BYTES = 1024 * 1024
+#: article texts up to this size get their record while the sources answer (compressing a
+#: bigger one would hold up the reading of the answers), bigger ones at the end
+INLINE_TEXT_CHARACTERS = 256 * 1024
 #: Body links listed one by one in the manifest (at least --max-links are). Past this a page is
 #: an index or an attack: 100,000 listed links made a 40 MB manifest and cost 8 s and 360 MB
 #: (tests/test_bad_input.py); the rest are counted in ``limits_hit`` instead.
@@ -335,9 +340,13 @@ class _Session:
         self.tls_sessions: dict[tuple[str, int], TLSSession] = {}
         self._tls_seen: set[tuple[str, int]] = set()
         self.chains: dict[str, asyncio.Task[_Chain]] = {}
-        #: per chain: done once its first request is on the wire (or the chain ended without)
+        #: per chain: done once its first request is on the wire (or the chain ended without).
+        #: A chain task cancelled before its first step never settles its future; that only
+        #: happens when the whole capture is being torn down, and nobody waits then.
         self.first_request: dict[str, asyncio.Future[None]] = {}
-        self._awaiting_answer: list[_Outgoing] = []
+        #: sent requests whose records ``prepare_request_records`` will prepare (it runs once;
+        #: requests sent after it are recorded the ordinary way)
+        self._awaiting_answer: list[_Outgoing] | None = []
         self.overall = asyncio.Semaphore(settings.concurrency)
         self.per_host: dict[str, asyncio.Semaphore] = {}
 
@@ -385,7 +394,7 @@ class _Session:
         Done while the loop is idle (``requests_sent``), this takes about a third of the
         recording work off the moment the answers arrive, all at once.
         """
-        for outgoing in self._awaiting_answer:
+        for outgoing in self._awaiting_answer or ():
             sent = outgoing.sent
             if sent is None or outgoing.recorded or outgoing.record is not None:
                 continue
@@ -393,7 +402,7 @@ class _Session:
                 target_uri=outgoing.url, date=sent.started_at, peer_ip=sent.peer_ip,
                 request_bytes=sent.request_bytes, concurrent_to=outgoing.response_id,
                 extra_headers=redaction_fields(sent.redacted))
-        self._awaiting_answer.clear()
+        self._awaiting_answer = None
 
     async def _chain(self, url: str, role: Role, is_user_url: bool,
                      sent: asyncio.Future[None]) -> _Chain:
@@ -451,7 +460,8 @@ class _Session:
 
         def request_sent(request: SentRequest) -> None:
             outgoing.sent = request
-            self._awaiting_answer.append(outgoing)
+            if self._awaiting_answer is not None:
+                self._awaiting_answer.append(outgoing)
             if on_sent is not None:
                 on_sent()
 
@@ -635,12 +645,13 @@ class _Capture:
             body = _decoded(self.session, chain, final)
             if body is not None:
                 page = chain.hops[-1]
-                # On the event loop's own thread: nothing else is in flight yet (requisites and
-                # links start after it), and a hop to a worker thread and back cost 2-4 ms of
-                # the 50-source benchmark's critical path (benchmarks/README.md).
-                reading = read_article(
-                    body, page.url, final.charset,
-                    max_links=max(LISTED_LINKS, self.settings.max_links))
+                read = functools.partial(read_article, body, page.url, final.charset,
+                                         max_links=max(LISTED_LINKS, self.settings.max_links))
+                # A usual page on the event loop's own thread: nothing else is in flight yet,
+                # and a hop to a worker thread and back cost 2-4 ms of the 50-source
+                # benchmark's critical path (benchmarks/README.md). A big one (seconds of
+                # parsing at worst) in a worker, so that Ctrl-C is not kept waiting.
+                reading = read() if len(body) <= INLINE_PAGE_BYTES else await _in_thread(read)
                 if reading.truncated:
                     self.session.note_limit("max_markup", page.url, reading.truncated,
                                             page.id)
@@ -703,10 +714,12 @@ class _Capture:
         await self.session.requests_sent(reading.link_urls[index] for index in tasks)
         self.predecessor.start()  # first: its file and SQLite work overlaps what follows
         self.session.prepare_request_records()
-        # In a worker thread: on a very large page the metadata and the text's record take a
-        # second or more, and the loop must go on reading the answers meanwhile.
-        extraction, article.text = await _in_thread(self._finish_reading, article, reading)
-        article.extraction = extraction
+        # In a worker thread: on a very large page the metadata take a second or more, and
+        # the loop must go on reading the answers meanwhile. The worker only computes; what
+        # is written into the WARC is written here.
+        extraction = article.extraction = await _in_thread(reading.finish)
+        if len(extraction.text) <= INLINE_TEXT_CHARACTERS:
+            article.text = self.write_text(article)  # else at the end: compressing takes long
         await asyncio.gather(*tasks.values())
         results = []
         for index, (link, reason) in enumerate(zip(extraction.body_links, skips, strict=True)):
@@ -766,14 +779,8 @@ class _Capture:
         return BodyLink(**base, outcome="captured", reason=note, final_url=final.url,
                         resource=final.id, chain=ids)
 
-    def _finish_reading(self, article: _ArticleOutcome, reading: PageReading,
-                        ) -> tuple[ArticleExtraction, ArticleText | None]:
-        extraction = reading.finish()
-        return extraction, self.write_text(article, extraction)
-
-    def write_text(self, outcome: _ArticleOutcome,
-                   extraction: ArticleExtraction | None = None) -> ArticleText | None:
-        extraction = extraction or outcome.extraction
+    def write_text(self, outcome: _ArticleOutcome) -> ArticleText | None:
+        extraction = outcome.extraction
         article = outcome.chain.final_resource
         if extraction is None or article is None or article.response is None:
             return None
@@ -914,6 +921,10 @@ def _start_thread(work: Callable[..., T], *args: object) -> concurrent.futures.F
     answer: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def run() -> None:
+        # Cancelled before it began (the capture failed meanwhile): nothing to do. Once this
+        # returns True the future can no longer be cancelled, so setting it cannot fail.
+        if not answer.set_running_or_notify_cancel():
+            return
         try:
             answer.set_result(work(*args))
         except BaseException as error:  # handed over by answer.result()
@@ -934,7 +945,8 @@ class _PredecessorLookup:
     ``start`` runs the lookup in a worker thread once the requests are out: the event loop is
     idle until the answers come, so the catalog read (1.4 ms of the 50-source benchmark's
     ending) costs the capture nothing. It then names the newest capture committed before that
-    moment. A capture with nothing to wait for looks it up when it ends.
+    moment. An article that is not an HTML page (or could not be fetched) has no links to
+    wait for: its capture looks the predecessor up when it ends.
     """
 
     def __init__(self, store: Path, url: str) -> None:

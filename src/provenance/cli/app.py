@@ -62,7 +62,7 @@ def parse_size(text: str) -> int:
     number = value[: len(value) - len(unit)] if unit else value
     try:
         size = int(float(number) * units[unit])
-    except ValueError:
+    except (ValueError, OverflowError):  # "lots", or "inf" (int() of infinity overflows)
         raise typer.BadParameter(f"not a size: {text!r} (try 100M, 2G or 5000000)") from None
     if size <= 0:
         raise typer.BadParameter("must be positive")
