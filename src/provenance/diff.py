@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from provenance.models import BodyLink, Manifest, Resource
-from provenance.snapshot import Snapshot, article_text, open_snapshot
+from provenance.models import BodyLink, Manifest
+from provenance.snapshot import Snapshot, article_resource, article_text, open_snapshot
 
 LinkChangeKind = Literal["added", "removed", "changed", "moved", "unreachable", "restored",
                          "not-followed", "followed"]
@@ -96,15 +96,9 @@ def _side(snapshot: Snapshot) -> Side:
                 state=manifest.state, manifest_sha256=snapshot.manifest_sha256)
 
 
-def _article_resource(manifest: Manifest) -> Resource | None:
-    """The final response of the article's redirect chain."""
-    articles = [r for r in manifest.resources if r.role == "article"]
-    return articles[-1] if articles else None
-
-
 def _fields(manifest: Manifest) -> dict[str, object]:
     page = manifest.page
-    article = _article_resource(manifest)
+    article = article_resource(manifest)
     return {
         "requested_url": manifest.requested_url,
         "final_url": manifest.final_url,

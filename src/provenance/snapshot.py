@@ -15,7 +15,7 @@ from pathlib import Path
 from provenance.errors import BundleFormatError
 from provenance.hashing import hash_bytes
 from provenance.manifest import load_manifest
-from provenance.models import Manifest, WarcLocation
+from provenance.models import Manifest, Resource, WarcLocation
 from provenance.storage import MANIFEST_PATH
 
 #: Largest record block read back into memory (text of articles and sources; not evidence).
@@ -117,3 +117,9 @@ def article_text(snapshot: Snapshot) -> str | None:
     if text is None:
         return None
     return read_record(snapshot.path, text.record).block.decode("utf-8", "replace")
+
+
+def article_resource(manifest: Manifest) -> Resource | None:
+    """The final response of the article's redirect chain."""
+    articles = [r for r in manifest.resources if r.role == "article"]
+    return articles[-1] if articles else None

@@ -20,11 +20,11 @@ from datetime import date
 
 from provenance.cite.common import (
     citation_key,
-    iso_seconds,
     provenance_phrases,
     sentence,
 )
 from provenance.cite.context import CitationContext
+from provenance.timeutil import rfc3339
 
 # The ten characters special to (La)TeX, as text-mode commands.
 _TEX_SPECIAL = {
@@ -147,11 +147,11 @@ def csl_json_citation(context: CitationContext) -> str:
     item["note"] = note
     custom: dict[str, object] = {
         "capture-id": context.capture_id,
-        "capture-time": iso_seconds(context.captured_at),
+        "capture-time": rfc3339(context.captured_at, micros=False),
         "manifest-sha256": context.manifest_sha256,
         "signer-fingerprint": context.signer_fingerprint,
         "snapshot": context.location_url,
-        "timestamps": [{"tsa": stamp.tsa, "time": iso_seconds(stamp.gen_time)}
+        "timestamps": [{"tsa": stamp.tsa, "time": rfc3339(stamp.gen_time, micros=False)}
                        for stamp in context.timestamps],
     }
     if context.resource_id:

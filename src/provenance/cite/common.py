@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from provenance.cite.context import CitationContext
+from provenance.timeutil import rfc3339
 
 _KEY_STOP_WORDS = frozenset({"the", "and", "for", "with", "from", "that", "this", "der",
                              "die", "das", "und", "les", "des", "une", "los", "las", "del"})
-
-
-def iso_seconds(moment: datetime) -> str:
-    """``2026-11-26T13:58:27Z``: ISO 8601 / RFC 3339 in UTC, to the second."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def author_list(authors: tuple[str, ...]) -> str:
@@ -32,7 +27,7 @@ def sentence(text: str) -> str:
 
 def stamp_phrases(context: CitationContext) -> list[str]:
     """``RFC 3161 time-stamp 2026-11-26T13:58:29Z by <TSA>``, one per token."""
-    return [f"RFC 3161 time-stamp {iso_seconds(stamp.gen_time)}"
+    return [f"RFC 3161 time-stamp {rfc3339(stamp.gen_time, micros=False)}"
             + (f" by {stamp.tsa}" if stamp.tsa else "")
             for stamp in context.timestamps]
 
@@ -41,7 +36,7 @@ def provenance_phrases(context: CitationContext) -> list[str]:
     """The evidence in plain words: snapshot, capture time, manifest digest, signer, TSA."""
     signed = "Signed" if context.signer_fingerprint else "Unsigned"
     phrases = [f"{signed} snapshot {context.capture_id} captured "
-               f"{iso_seconds(context.captured_at)} (UTC)"]
+               f"{rfc3339(context.captured_at, micros=False)} (UTC)"]
     if context.resource_id:
         phrases.append(f"resource {context.resource_id}, linked from {context.linked_from}")
     phrases.append(f"manifest {context.manifest_sha256}")

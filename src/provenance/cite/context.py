@@ -32,7 +32,7 @@ from provenance.cite.sources import ArchivedDocument, read_document
 from provenance.cite.stamps import TimeStamp, bundle_timestamps
 from provenance.errors import UsageError, VerificationError
 from provenance.models import BodyLink, Manifest, Resource
-from provenance.snapshot import Snapshot, article_text
+from provenance.snapshot import Snapshot, article_resource, article_text
 
 #: how many captured sources an "unknown --source" error lists, and how much of each URL
 _LISTED_SOURCES = 5
@@ -120,11 +120,6 @@ def _location(snapshot: Snapshot, archive_url: str | None) -> tuple[str, str, bo
                          "the capture id is appended to it as a path segment")
     public = f"{archive_url.rstrip('/')}/{capture_id}"
     return public, public, True
-
-
-def _article_resource(manifest: Manifest) -> Resource | None:
-    articles = [r for r in manifest.resources if r.role == "article"]
-    return articles[-1] if articles else None
 
 
 def _by_id(manifest: Manifest) -> dict[str, Resource]:
@@ -231,13 +226,7 @@ def _article_quote(snapshot: Snapshot, article: Resource | None, url: str, quote
         return _verified_quote(quote, url, [stored])
     texts: list[str] = []
     if document is None and article is not None and article.response is not None:
-        try:
-            document = read_document(snapshot, article)
-        except UsageError:
-            if not texts:
-                raise
-            # the page itself cannot be read here (a coding we do not decode, say): the
-            # archived article text is still there to be checked
+        document = read_document(snapshot, article)
     if document is not None:
         texts += _document_texts(document)
     if not texts:
@@ -249,7 +238,7 @@ def _article_quote(snapshot: Snapshot, article: Resource | None, url: str, quote
 
 def _cite_article(snapshot: Snapshot, quote: str | None) -> _Cited:
     manifest = snapshot.manifest
-    article = _article_resource(manifest)
+    article = article_resource(manifest)
     url = manifest.final_url or manifest.requested_url
     page = manifest.page
     document = None

@@ -22,9 +22,12 @@ fragment is built) in the original text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from provenance.cite.folding import FoldedText, fold
+
+_NEXT_WORD = re.compile(r"\s*\S+")  # \s is str.isspace, as in the text's own words
 
 __all__ = ["FoldedText", "QuoteMatch", "closest_start", "find_quote", "fold", "fold_quote"]
 
@@ -94,11 +97,8 @@ def closest_start(quote: str, text: str, *, min_words: int = 3,
     start, end = haystack.original_span(at, at + len(prefix))
     # extend over the next words of the original text, exactly as they stand there
     for _ in range(context_words):
-        gap = len(text[end:]) - len(text[end:].lstrip())
-        word_end = end + gap
-        while word_end < len(text) and not text[word_end].isspace():
-            word_end += 1
-        if word_end == end + gap:
+        word = _NEXT_WORD.match(text, end)
+        if word is None:
             break
-        end = word_end
+        end = word.end()
     return " ".join(text[start:end].split())

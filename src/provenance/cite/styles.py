@@ -11,12 +11,12 @@ import re
 
 from provenance.cite.common import (
     author_list,
-    iso_seconds,
     provenance_phrases,
     sentence,
     stamp_phrases,
 )
 from provenance.cite.context import CitationContext
+from provenance.timeutil import rfc3339
 
 # ---------------------------------------------------------------------------------------------
 # Plain text
@@ -82,7 +82,7 @@ def markdown_citation(context: CitationContext) -> str:
         parts.append(", ".join(where) + ".")
     signed = "Signed" if context.signer_fingerprint else "Unsigned"
     evidence = [f"{signed} snapshot {_md_code(context.capture_id)} captured "
-                f"{iso_seconds(context.captured_at)} (UTC)"]
+                f"{rfc3339(context.captured_at, micros=False)} (UTC)"]
     if context.resource_id:
         evidence.append(f"resource {_md_code(context.resource_id)}, linked from "
                         f"{_md_destination(context.linked_from or '')}")
@@ -175,7 +175,7 @@ def robust_html_citation(context: CitationContext) -> str:
     href = context.quote.fragment_url if context.quote else context.url
     link = (f'<a href="{_attr(href)}" data-originalurl="{_attr(context.url)}" '
             f'data-versionurl="{_attr(context.location_url)}" '
-            f'data-versiondate="{iso_seconds(context.captured_at)}">'
+            f'data-versiondate="{rfc3339(context.captured_at, micros=False)}">'
             f"{html.escape(context.title, quote=False)}</a>")
     parts: list[str] = []
     if context.authors:
