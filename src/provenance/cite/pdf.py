@@ -14,9 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PyPdfError
-
 from provenance.errors import UsageError
 
 MAX_PAGES = 2000
@@ -66,6 +63,11 @@ def pdf_text(data: bytes, url: str) -> PdfText:
 
 
 def _read(data: bytes, url: str) -> PdfText:
+    # Imported here, not with the module: every CLI command imports provenance.cite, and
+    # pypdf costs each of them 40 to 60 ms of start-up that only PDF quotes need.
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, PyPdfError
+
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):

@@ -39,19 +39,21 @@ class PageReading:
     ``body_links`` of ``finish()`` describe exactly these, in the same order.
     """
 
-    link_urls: tuple[str, ...]
     canonical_url: str | None
     requisites: tuple[Requisite, ...]
     text: str
     more_links: int
     truncated: str | None
     _root: HtmlElement
-    _base: str
     _anchors: list[HtmlElement]
     _hrefs: list[str]
     _targets: tuple[tuple[int, str], ...]
     _facts: _PageFacts
     _elements: int
+
+    @property
+    def link_urls(self) -> tuple[str, ...]:
+        return tuple(url for _, url in self._targets)
 
     def finish(self) -> ArticleExtraction:
         """Describe the body links and read the page metadata (call once)."""
@@ -59,7 +61,7 @@ class PageReading:
         # last: trafilatura's metadata pass may modify the tree it is given
         found = _trafilatura_metadata(self._root, self._elements)
         return ArticleExtraction(
-            metadata=_metadata(self._facts, found, self._base),
+            metadata=_metadata(self._facts, found, self.canonical_url),
             text=self.text,
             body_links=links,
             requisites=self.requisites,
@@ -87,7 +89,6 @@ def read_article(
     targets = _link_targets(hrefs, content.chosen, base, max_links)
     facts = _collect_facts(root, base)
     return PageReading(
-        link_urls=tuple(url for _, url in targets),
         canonical_url=_canonical_url(facts, base),
         requisites=requisites,
         text=content.text,
@@ -95,7 +96,6 @@ def read_article(
         truncated=(f"only the first {_MAX_MARKUP:,} units of markup were parsed (a start "
                    "tag counts 2, an attribute 1)" if cut else None),
         _root=root,
-        _base=base,
         _anchors=anchors,
         _hrefs=hrefs,
         _targets=targets,

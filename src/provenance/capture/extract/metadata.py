@@ -315,7 +315,9 @@ def _canonical_url(facts: _PageFacts, base: str) -> str | None:
     return facts.canonical or (_resolve(base, og_url) if og_url else None)
 
 
-def _metadata(facts: _PageFacts, found: Document | None, base: str) -> PageMetadata:
+def _metadata(facts: _PageFacts, found: Document | None,
+              canonical_url: str | None) -> PageMetadata:
+    """The page metadata; ``canonical_url`` as ``_canonical_url`` found it."""
     return PageMetadata(
         title=_first(
             _clean(found.title) if found is not None else None,
@@ -325,7 +327,7 @@ def _metadata(facts: _PageFacts, found: Document | None, base: str) -> PageMetad
         ),
         authors=_authors(facts, found),
         published=_published(facts, found),
-        canonical_url=_canonical_url(facts, base),
+        canonical_url=canonical_url,
         language=_language(facts, found),
         site_name=_site_name(facts, found),
         description=_first(
