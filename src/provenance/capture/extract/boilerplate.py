@@ -97,10 +97,13 @@ def _boilerplate_by_heading(element: HtmlElement) -> bool:
 class _BoilerplateFilter:
     """Memoised verdicts on whether an element sits in boilerplate (or outside ``stop``)."""
 
-    def __init__(self, content_length: int, stop: HtmlElement | None = None) -> None:
+    def __init__(self, content_length: int, stop: HtmlElement | None = None,
+                 memo: dict[HtmlElement, bool] | None = None) -> None:
         self.threshold = content_length * _CONTENT_SHARE
         self.stop = stop
-        self.memo: dict[HtmlElement, bool] = {}
+        #: verdicts of ``is_boilerplate``: shareable between filters of the same length
+        #: (they do not depend on ``stop``)
+        self.memo: dict[HtmlElement, bool] = {} if memo is None else memo
         self.inside: dict[HtmlElement, bool] = {}
 
     def is_boilerplate(self, element: HtmlElement) -> bool:

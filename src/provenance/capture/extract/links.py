@@ -282,7 +282,8 @@ def _content_region(
 
 
 def _expanded(
-    root: HtmlElement, anchors: list[HtmlElement], chosen: set[int], body: Any, text: str
+    root: HtmlElement, anchors: list[HtmlElement], chosen: set[int], body: Any, text: str,
+    verdicts: dict[HtmlElement, bool],
 ) -> set[int]:
     """Add the links trafilatura dropped from inside the story, such as a list of sources.
 
@@ -293,7 +294,7 @@ def _expanded(
     region = _content_region(root, anchors, chosen, body)
     if region is None:
         return chosen
-    boilerplate = _BoilerplateFilter(len(text), stop=region)
+    boilerplate = _BoilerplateFilter(len(text), stop=region, memo=verdicts)
     region_text = _render_text(region, _HTML, boilerplate.is_boilerplate)
     if len(region_text) > len(text) * _REGION_TEXT_RATIO + _REGION_TEXT_SLACK:
         return chosen
@@ -314,7 +315,7 @@ def _from_trafilatura(
         chosen = _chosen_by_markers(targets)
     else:
         chosen = _chosen_by_text(anchors, result.body, text, lambda a: not boilerplate.rejects(a))
-    chosen = _expanded(root, anchors, chosen, result.body, text)
+    chosen = _expanded(root, anchors, chosen, result.body, text, boilerplate.memo)
     kept = frozenset(index for index in chosen if not boilerplate.rejects(anchors[index]))
     return _MainContent(kept, text)
 
