@@ -7,7 +7,6 @@ the bytes on disk first and only then parses them (``load_manifest`` keeps both)
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,18 +15,17 @@ from pydantic import ValidationError
 from provenance.errors import BundleFormatError
 from provenance.jcs import canonical_json
 from provenance.models import Manifest
+from provenance.printable import escape_controls
 
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 _MAX_SHOWN = 80
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _shown(text: str) -> str:
     """Manifest-supplied text for a one-line error: controls and lone surrogates escaped."""
     # An object key is any JSON string: a newline or a lone surrogate (RFC 8259 section 8.2
     # allows "\ud800") in it must not reach a terminal through the error message.
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = escape_controls(text)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 

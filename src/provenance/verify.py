@@ -32,6 +32,7 @@ from provenance.hashing import hash_file
 from provenance.keys import TrustStore, load_trusted
 from provenance.manifest import MAX_MANIFEST_BYTES, parse_manifest
 from provenance.models import BundleFile, Manifest, WarcLocation
+from provenance.printable import escape_controls
 from provenance.signing import (
     SIGNATURE_NAMESPACE,
     VerifiedSignature,
@@ -53,15 +54,6 @@ MAX_PROBLEMS_PER_CHECK = 50
 MAX_SIGNATURE_BYTES = 1 << 20
 RAW_SIGNATURE_BYTES = 64  # RFC 8032 section 5.1.6
 
-# C0 and C1 controls and DEL: never let a file name or manifest string drive a terminal.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _printable(value: str) -> str:
-    """Escape control characters and lone surrogates (undecodable file names, JSON escapes)."""
-    value = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-    return value.encode("utf-8", "backslashreplace").decode("utf-8")
-
 
 class _ReportModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -69,7 +61,7 @@ class _ReportModel(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _printable_strings(cls, value: Any) -> Any:
-        return _printable(value) if isinstance(value, str) else value
+        return escape_controls(value) if isinstance(value, str) else value
 
 
 class Problem(_ReportModel):
@@ -489,12 +481,12 @@ def _check_timestamps(context: _Context,
             raise BundleFormatError(f"{relative}: cannot read: {error.strerror}") from None
         result = verify_timestamp(request, response, signature, roots)
         reports.append(TokenReport(
-            file=relative, status=result.status, detail=_printable(result.detail),
+            file=relative, status=result.status, detail=escape_controls(result.detail),
             gen_time=rfc3339(result.gen_time, micros=False) if result.gen_time else None,
-            tsa_name=_printable(result.tsa_name) if result.tsa_name else None,
-            embedded_chain=[_printable(s) for s in result.embedded_chain_subjects]))
+            tsa_name=escape_controls(result.tsa_name) if result.tsa_name else None,
+            embedded_chain=[escape_controls(s) for s in result.embedded_chain_subjects]))
         if result.status == "FAIL":
-            problems.append(Problem(message=_printable(result.detail), file=relative))
+            problems.append(Problem(message=escape_controls(result.detail), file=relative))
     summary = "; ".join(
         f"{r.file.removeprefix('provenance/')} {r.status}"
         + (f" {r.gen_time} by {r.tsa_name}" if r.gen_time else "") for r in reports)

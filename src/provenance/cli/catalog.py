@@ -8,7 +8,6 @@ record per line with tab-separated fields, and ``--json`` is the same data for s
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -38,11 +37,9 @@ from provenance.cli.app import (
 )
 from provenance.details import CaptureDetails, capture_details
 from provenance.diff import CaptureDiff, LinkChange, diff_captures
+from provenance.printable import escape_controls
 from provenance.snapshot import article_text, open_snapshot
 from provenance.storage import archive_dir
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -51,10 +48,7 @@ def _safe(value: object, *, keep_tabs: bool = False) -> str:
     """One field for one line: control characters (and lone surrogates) escaped."""
     if value is None:
         return "-"
-    text = str(value)
-    pattern = _CONTROL_BUT_TAB if keep_tabs else _CONTROL
-    text = pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escape_controls(str(value), keep_tabs=keep_tabs)
 
 
 def _out() -> Console:
