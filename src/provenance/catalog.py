@@ -320,21 +320,18 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
 
 
 def _check(connection: sqlite3.Connection) -> None:
-    """Raise ``_CatalogBrokenError`` unless this is a readable catalog of our schema version."""
-    try:
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version != CATALOG_VERSION:
-            raise _CatalogBrokenError(
-                f"catalog schema version {version}, expected {CATALOG_VERSION}")
-        tables = {row[0] for row in connection.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not {"captures", "unindexed"} <= tables:
-            raise _CatalogBrokenError("catalog tables are missing")
-        connection.execute("SELECT count(*) FROM captures").fetchone()
-    except sqlite3.DatabaseError as error:
-        if _is_corruption(error):
-            raise _CatalogBrokenError(f"catalog unreadable: {error}") from None
-        raise
+    """Raise ``_CatalogBrokenError`` unless this is a readable catalog of our schema version.
+
+    A corrupt file raises ``sqlite3.DatabaseError``, which the caller turns into the same.
+    """
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version != CATALOG_VERSION:
+        raise _CatalogBrokenError(f"catalog schema version {version}, expected {CATALOG_VERSION}")
+    tables = {row[0] for row in connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"captures", "unindexed"} <= tables:
+        raise _CatalogBrokenError("catalog tables are missing")
+    connection.execute("SELECT count(*) FROM captures").fetchone()
 
 
 def _open_checked(store: Path) -> sqlite3.Connection:
