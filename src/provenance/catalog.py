@@ -30,8 +30,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -43,6 +43,7 @@ from provenance.capture.urls import parse_fetchable, without_fragment
 from provenance.errors import BundleFormatError, OperationalError, UsageError
 from provenance.fsutil import fsync_directory, read_capped
 from provenance.hashing import hash_bytes
+from provenance.lockfile import create_held, remove_abandoned
 from provenance.manifest import (
     MAX_MANIFEST_BYTES,
     LoadedManifest,
@@ -437,19 +438,7 @@ def _sync(connection: sqlite3.Connection, store: Path, *, skip: frozenset[str] =
 def _remove_stale_rebuilds(store: Path) -> None:
     """Delete temporary catalogs left by a rebuild that died (nobody holds their lock)."""
     for path in store.glob(f"{REBUILD_PREFIX}*"):
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)  # a live rebuild
-            continue
-        try:
-            path.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
+        remove_abandoned(path)
 
 
 def _retire(store: Path) -> None:
@@ -481,15 +470,15 @@ def _rebuild(store: Path, *, force: bool) -> ReindexReport:
     process has meanwhile put a sound catalog in place.
     """
     _remove_stale_rebuilds(store)
+    temporary = store / f"{REBUILD_PREFIX}{secrets.token_hex(8)}.sqlite"
     try:
-        fd, name = tempfile.mkstemp(prefix=REBUILD_PREFIX, suffix=".sqlite", dir=store)
+        # Held while it exists, so that other rebuilds know it is live (see lockfile.py).
+        fd = create_held(temporary)
     except OSError as error:
         raise OperationalError(
             f"cannot write the catalog in {store}: {error.strerror}") from None
-    temporary = Path(name)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # marks the temporary file as live
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the catalog from others sharing it
+        os.fchmod(fd, 0o644)  # created 0600: that would hide the catalog from others sharing it
         connection = _connect(temporary)
         try:
             connection.execute("PRAGMA journal_mode = OFF")  # a scratch file until renamed

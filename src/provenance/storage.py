@@ -8,13 +8,13 @@ only when complete, so an interrupted capture never leaves a bundle that looks f
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from provenance.errors import OperationalError, UsageError
+from provenance.lockfile import create_held, remove_abandoned
 
 ARCHIVE_DIR_ENV = "PROVENANCE_ARCHIVE_DIR"
 DEFAULT_ARCHIVE_DIR = Path("archives")
@@ -103,8 +103,12 @@ def open_pending(store: Path, capture_id: str) -> PendingBundle:
     path = store / f"{TEMP_PREFIX}{capture_id}"
     pending = PendingBundle(store=store, capture_id=capture_id, path=path)
     try:
-        pending.lock_fd = os.open(pending.lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(pending.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # The directory is made only once the lock is held and known to be in the store, so
+        # a live capture's directory always has a held lock beside it (see lockfile.py).
+        pending.lock_fd = create_held(pending.lock_path)
+    except OSError as error:
+        raise OperationalError(f"cannot write in {store}: {error.strerror}") from None
+    try:
         path.mkdir()
         (path / "archive").mkdir()
         (path / "provenance").mkdir()
@@ -124,45 +128,13 @@ def remove_stale_temporaries(store: Path) -> list[str]:
     if not store.is_dir():
         return removed
     for path in sorted(store.glob(f"{TEMP_PREFIX}*")):
-        if path.name.endswith(".lock") and not path.with_suffix("").exists():
-            # A capture killed between taking its lock and creating its directory.
-            if _unlink_if_unlocked(path):
+        if path.name.endswith(".lock"):
+            if not path.with_suffix("").exists() and remove_abandoned(path):
+                # A capture killed between taking its lock and creating its directory.
                 removed.append(path.name)
             continue
         if not path.is_dir() or path.is_symlink():
             continue
-        lock_path = store / f"{path.name}.lock"
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)  # a live capture holds it
-            continue
-        try:
-            shutil.rmtree(path, ignore_errors=True)
-            lock_path.unlink(missing_ok=True)
+        if remove_abandoned(store / f"{path.name}.lock", path, create=True):
             removed.append(path.name)
-        finally:
-            os.close(fd)
     return removed
-
-
-def _unlink_if_unlocked(lock_path: Path) -> bool:
-    """Remove a lock file that no live process holds; True if it was removed."""
-    try:
-        fd = os.open(lock_path, os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return False
-    try:
-        lock_path.unlink(missing_ok=True)
-    finally:
-        os.close(fd)
-    return True
