@@ -104,9 +104,8 @@ class Exchange:
     """A finished request/response pair, with the raw bytes spooled for the WARC writer."""
 
     url: str
-    #: the request as stored: as sent, but with secret header values redacted
-    request_bytes: bytes
-    started_at: datetime
+    #: the request as stored (secret header values redacted), when and where it went
+    request: SentRequest
     response_head: bytes
     raw_body: IO[bytes]
     raw_body_digest: RunningDigest
@@ -116,13 +115,11 @@ class Exchange:
     reason: str
     http_version: str
     headers: list[tuple[str, str]]
-    peer_ip: str
     tls: TLSDetails | None
     entity: IO[bytes] | None = None
     truncated: Truncation | None = None
     problem: str | None = None
     completed_at: datetime = field(default_factory=utc_now)
-    redacted_request: tuple[str, ...] = ()
     redacted_response: tuple[str, ...] = ()
     limit: Limit | None = None
 
@@ -563,7 +560,7 @@ async def _exchange(
     request = h11.Request(method="GET", target=_request_target(parts),
                           headers=build_request(parts, settings, request_headers))
     request_bytes = (conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b"")
-    stored_request, redacted_request = redact_head(request_bytes, settings.redact_request)
+    sent = SentRequest(*redact_head(request_bytes, settings.redact_request), started, peer_ip)
     tls = _tls_details(writer)
     problem: str | None = None
     try:
@@ -571,7 +568,7 @@ async def _exchange(
         async with asyncio.timeout(settings.read_timeout):
             await writer.drain()
         if on_request_sent is not None:
-            on_request_sent(SentRequest(stored_request, redacted_request, started, peer_ip))
+            on_request_sent(sent)
         problem = await _receive(receiver, reader, settings, deadline)
     except OSError as error:
         problem = _describe_os_error(error)
@@ -589,8 +586,7 @@ async def _exchange(
     receiver.raw_body.seek(0)
     return Exchange(
         url=url,
-        request_bytes=stored_request,
-        started_at=started,
+        request=sent,
         response_head=bytes(receiver.head),
         raw_body=receiver.raw_body,
         raw_body_digest=receiver.raw_digest,
@@ -602,12 +598,10 @@ async def _exchange(
         http_version=response.http_version.decode("ascii"),
         headers=[(n.decode("latin-1"), v.decode("latin-1"))
                  for n, v in response.headers.raw_items()],
-        peer_ip=peer_ip,
         tls=tls,
         entity=receiver.entity,
         truncated=receiver.truncated,
         problem=problem,
-        redacted_request=redacted_request,
         redacted_response=receiver.redacted,
         limit=receiver.limit,
     )

@@ -509,13 +509,14 @@ class _Session:
                       exchange: Exchange, outgoing: _Outgoing) -> Resource:
         """Write the exchange's records and describe it as a manifest resource."""
         outgoing.recorded = True
+        sent = exchange.request
         write = functools.partial(
-            write_exchange, self.warc, target_uri=url, date=exchange.started_at,
-            peer_ip=exchange.peer_ip, request_bytes=exchange.request_bytes,
+            write_exchange, self.warc, target_uri=url, date=sent.started_at,
+            peer_ip=sent.peer_ip, request_bytes=sent.request_bytes,
             response_head=exchange.response_head, raw_body=exchange.raw_body,
             block_digest=exchange.block_digest, payload_digest=exchange.raw_body_digest,
             truncated=exchange.truncated,
-            extra_request_headers=redaction_fields(exchange.redacted_request),
+            extra_request_headers=redaction_fields(sent.redacted),
             extra_response_headers=redaction_fields(exchange.redacted_response),
             response_id=outgoing.response_id, request_record=outgoing.record)
         # Small records take less time to write than a thread hop costs; large ones go to a
@@ -541,11 +542,11 @@ class _Session:
             content_encoding=exchange.header("Content-Encoding"),
             transfer_encoding=transfer.lower() if transfer else None,
             location=_resolve(url, exchange.header("Location") or "") if is_redirect else None,
-            peer_ip=exchange.peer_ip,
-            fetched_at=rfc3339(exchange.started_at),
+            peer_ip=sent.peer_ip,
+            fetched_at=rfc3339(sent.started_at),
             response=_location("archive", response),
             request=_location("archive", request),
-            redacted_request_headers=list(exchange.redacted_request) or None,
+            redacted_request_headers=list(sent.redacted) or None,
             redacted_response_headers=list(exchange.redacted_response) or None,
         )
         if exchange.limit is not None:
@@ -561,10 +562,10 @@ class _Session:
         self._tls_seen.add((host, port))
         pem = [ssl.DER_cert_to_PEM_cert(der) for der in tls.chain_der]
         body = json.dumps({"host": host, "port": port, "tls_version": tls.version,
-                           "cipher": tls.cipher, "peer_ip": exchange.peer_ip,
+                           "cipher": tls.cipher, "peer_ip": exchange.request.peer_ip,
                            "certificate_chain_pem": pem}, indent=2).encode()
         record = await asyncio.to_thread(
-            write_bytes_record, self.warc, "metadata", url, exchange.started_at,
+            write_bytes_record, self.warc, "metadata", url, exchange.request.started_at,
             "application/json", body, [("WARC-Refers-To", response.record_id)])
         self.tls_sessions[(host, port)] = TLSSession(
             host=host, port=port, version=tls.version, cipher=tls.cipher,
