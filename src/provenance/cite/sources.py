@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from provenance.capture.content import UnsupportedEncodingError, decoded_prefix
-from provenance.capture.extract import decode_html, extract_article
-from provenance.capture.extract.parsing import _parse_document
-from provenance.capture.extract.text import _HTML, _render_text
 from provenance.cite.pdf import pdf_text
 from provenance.errors import UsageError
 from provenance.models import Resource
@@ -59,6 +56,9 @@ class ArchivedDocument:
     def full_text(self) -> str | None:
         if self.html is None:
             return None
+        from provenance.capture.extract.parsing import _parse_document
+        from provenance.capture.extract.text import _HTML, _render_text
+
         return _render_text(_parse_document(self.html), _HTML)
 
 
@@ -141,6 +141,11 @@ def _sniff(body: bytes) -> str | None:
 
 def document_from_body(url: str, http: HttpBody) -> ArchivedDocument:
     """Text and metadata of a decoded body, by its media type (sniffed when unlabelled)."""
+    # Imported here, not with the module: the extraction (trafilatura, lxml) is needed to read
+    # a page, not to cite an article from its stored text, nor by the commands that import
+    # provenance.cite without citing (as pdf.py does with pypdf).
+    from provenance.capture.extract import decode_html, extract_article
+
     media_type = http.media_type or _sniff(http.body)
     if media_type in HTML_TYPES:
         html = decode_html(http.body, http.charset)
