@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from provenance import __version__
-from provenance.capture.secrets import load_cookie_file
 from provenance.errors import UsageError
-from provenance.models import MAX_EXACT_INTEGER
 
 MAX_TIMEOUT_SECONDS = 10**6  # eleven days: longer is a mistake, not a patient capture
 DEFAULT_USER_AGENT = (
@@ -49,6 +46,14 @@ class CaptureSettings:
         return bool(self.extra_headers) or self.cookie_file is not None
 
     def __post_init__(self) -> None:
+        # Imported here, not with the module: every CLI command imports this one for the
+        # defaults its --help shows, and only a capture needs the models, ssl and the cookie
+        # reader.
+        import ssl
+
+        from provenance.capture.secrets import load_cookie_file
+        from provenance.models import MAX_EXACT_INTEGER
+
         # RFC 9110 section 5.5: field values are visible ASCII (obs-text is obsolete), and the
         # recorder sends exactly these bytes.
         if not (self.user_agent.isascii() and self.user_agent.isprintable()):
