@@ -35,6 +35,7 @@ import pytest
 import typer
 
 from helpers import read_record, run_cli
+from provenance.capture import pipeline
 from provenance.capture.extract import extract_article
 from provenance.capture.extract.parsing import _bounded_markup
 from provenance.capture.fetch import static_resolver
@@ -237,7 +238,8 @@ def _cli_line_for(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
         results.append(result)
         return result
 
-    monkeypatch.setattr(cli_capture, "capture", offline)
+    # run_capture imports the pipeline when it runs (not with the CLI): patch it at the source.
+    monkeypatch.setattr(pipeline, "capture", offline)
     code = 0
     try:
         cli_capture.run_capture(url, store, CaptureSettings(requisites=False), as_json=True,

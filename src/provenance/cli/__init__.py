@@ -2,6 +2,11 @@
 
 The typer app lives in ``app.py``; each module here registers one group of commands on it.
 The library underneath never prints; only these modules talk to the terminal.
+
+Every command is registered on every run (typer builds them all), so these modules import at
+their top only what the command signatures need; each command imports the library it calls
+inside its function. ``provenance --help``, ``verify`` or ``keys`` thus never load the capture
+pipeline (tests/test_startup.py). The errors stay imported here: ``main`` catches them.
 """
 
 from __future__ import annotations

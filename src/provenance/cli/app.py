@@ -15,8 +15,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from provenance import keys as keystore
-from provenance.config import load_config
 from provenance.errors import SigningKeyError
 
 app = typer.Typer(
@@ -46,6 +44,8 @@ TsaOption = Annotated[
 
 def configured_tsa_urls(given: list[str] | None) -> tuple[str, ...]:
     """``--tsa`` values, else the configured defaults."""
+    from provenance.config import load_config
+
     return tuple(given) if given else load_config().tsa
 
 
@@ -70,6 +70,8 @@ def parse_size(text: str) -> int:
 
 
 def prompt_passphrase(purpose: str, *, confirm: bool = False) -> bytes | None:
+    from provenance import keys as keystore
+
     from_env = keystore.passphrase_from_env()
     if from_env is not None:
         return from_env

@@ -8,25 +8,16 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provenance import keys as keystore
 from provenance.capture.events import Event, Notice, PhaseStarted, ResourceDone
 from provenance.capture.options import DEFAULT_USER_AGENT, CaptureSettings
-from provenance.capture.pipeline import (
-    CaptureResult,
-    SigningIdentity,
-    StampOutcome,
-    capture,
-)
-from provenance.capture.secrets import parse_header_option
 from provenance.capture.urls import parse_fetchable
-from provenance.cite import cite
 from provenance.cli.app import (
     EXIT_INTERRUPTED,
     EXIT_OPERATIONAL,
@@ -40,9 +31,14 @@ from provenance.cli.app import (
     prompt_passphrase,
 )
 from provenance.errors import ProvenanceError
-from provenance.snapshot import Snapshot
 from provenance.storage import archive_dir
-from provenance.summary import SummaryRow, summarize
+
+if TYPE_CHECKING:
+    # The pipeline (trafilatura, lxml, the HTTP client) is imported by the commands that
+    # capture, not by every command: see tests/test_startup.py.
+    from provenance.capture.pipeline import CaptureResult, SigningIdentity, StampOutcome
+    from provenance.keys import LoadedKey
+    from provenance.summary import SummaryRow
 
 
 class _Progress:
@@ -127,6 +123,9 @@ def _render_summary(result: CaptureResult, rows: list[SummaryRow]) -> None:
     if manifest.signer:
         console.print(f"signed by:  {manifest.signer.fingerprint}", markup=False)
     if manifest.state != "FAILED":
+        from provenance.cite import cite
+        from provenance.snapshot import Snapshot
+
         # A ready-to-paste citation of what was just captured (DESIGN.md section 1); other
         # styles: provenance cite ID --format ...
         snapshot = Snapshot(path=result.bundle, manifest_bytes=result.manifest_bytes,
@@ -153,12 +152,16 @@ def _summary_json(result: CaptureResult, rows: list[SummaryRow]) -> str:
     }, indent=2)
 
 
-def _identity(loaded: keystore.LoadedKey) -> SigningIdentity:
+def _identity(loaded: LoadedKey) -> SigningIdentity:
+    from provenance.capture.pipeline import SigningIdentity
+
     return SigningIdentity.from_key(loaded.private_key)
 
 
 def _signing_identity(key_file: Path | None, quiet: bool) -> SigningIdentity:
     """The key named by --key, else the default key, created (and trusted) on first use."""
+    from provenance import keys as keystore
+
     def ask() -> bytes | None:
         return prompt_passphrase("Passphrase for the signing key")
 
@@ -191,6 +194,9 @@ def report_stamps(stamps: Sequence[StampOutcome], *, quiet: bool) -> None:
 def run_capture(url: str, store: Path, settings: CaptureSettings, *, as_json: bool,
                 quiet: bool, strict: bool, key_file: Path | None = None,
                 tsa_urls: Sequence[str] = ()) -> CaptureResult:
+    from provenance.capture.pipeline import capture
+    from provenance.summary import summarize
+
     # Bad URLs (the article's or a TSA's) are reported before any key is created or loaded.
     for checked in (url, *tsa_urls):
         parse_fetchable(checked)
@@ -289,6 +295,8 @@ def capture_command(
         help="Exit 3 when the capture is PARTIAL.")] = False,
 ) -> None:
     """Capture an article, its page requisites and the sources its body links to."""
+    from provenance.capture.secrets import parse_header_option
+
     if links not in ("body", "none"):
         raise typer.BadParameter("must be 'body' or 'none'", param_hint="--links")
     mode: Literal["body", "none"] = "body" if links == "body" else "none"

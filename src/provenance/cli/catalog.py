@@ -10,23 +10,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provenance.catalog import (
-    CatalogEntry,
-    History,
-    list_captures,
-    parse_since,
-    reindex,
-    resolve_capture,
-    unindexed_bundles,
-)
-from provenance.catalog import history as url_history
 from provenance.cli.app import (
     EXIT_OK,
     EXIT_USAGE,
@@ -35,11 +25,13 @@ from provenance.cli.app import (
     app,
     fail,
 )
-from provenance.details import CaptureDetails, capture_details
-from provenance.diff import CaptureDiff, LinkChange, diff_captures
 from provenance.printable import escape_controls
-from provenance.snapshot import article_text, open_snapshot
 from provenance.storage import archive_dir
+
+if TYPE_CHECKING:
+    from provenance.catalog import CatalogEntry, History
+    from provenance.details import CaptureDetails
+    from provenance.diff import CaptureDiff, LinkChange
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -56,6 +48,8 @@ def _out() -> Console:
 
 
 def _warn_unindexed(store: Path) -> None:
+    from provenance.catalog import unindexed_bundles
+
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     for item in unindexed_bundles(store):
         console.print(f"[yellow]warning:[/] {escape(_safe(item.name))} is not in the catalog: "
@@ -105,6 +99,8 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List the captures in the archive store, newest first."""
+    from provenance.catalog import list_captures, parse_since
+
     store = archive_dir(archive)
     entries = list_captures(store, url=url, since=parse_since(since) if since else None)
     if as_json:
@@ -208,6 +204,10 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """Describe one capture: URL, time, state, signer, resources, linked sources, timestamps."""
+    from provenance.catalog import resolve_capture
+    from provenance.details import capture_details
+    from provenance.snapshot import article_text, open_snapshot
+
     bundle = resolve_capture(archive_dir(archive), capture)
     if text:
         snapshot = open_snapshot(bundle)
@@ -270,6 +270,10 @@ def history_command(
 
     Exit 1 when a link is broken: a predecessor deleted, or altered since it was linked.
     """
+    from provenance.catalog import history as url_history
+    from provenance.catalog import resolve_capture
+    from provenance.snapshot import open_snapshot
+
     store = archive_dir(archive)
     if "://" not in url:
         url = open_snapshot(resolve_capture(store, url)).manifest.requested_url
@@ -367,6 +371,9 @@ def diff_command(
         = False,
 ) -> None:
     """Compare two captures: article text, metadata, and linked sources added, removed, changed."""
+    from provenance.catalog import resolve_capture
+    from provenance.diff import diff_captures
+
     store = archive_dir(archive)
     result = diff_captures(resolve_capture(store, old), resolve_capture(store, new))
     if as_json:
@@ -386,6 +393,8 @@ def reindex_command(
     as_json: JsonOption = False,
 ) -> None:
     """Rebuild the catalog from the bundles alone (they are the truth; the catalog an index)."""
+    from provenance.catalog import reindex
+
     report = reindex(archive_dir(archive))
     if as_json:
         typer.echo(json.dumps({

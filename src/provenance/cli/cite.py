@@ -8,10 +8,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from provenance.catalog import resolve_capture
-from provenance.cite import CitationFormat, CiteOptions, build_context, render
+from provenance.cite import CitationFormat
 from provenance.cli.app import ArchiveDirOption, app
-from provenance.snapshot import open_snapshot
 from provenance.storage import archive_dir
 
 #: styles whose snapshot link readers follow, so a local path there deserves a warning
@@ -41,6 +39,10 @@ def cite_command(
     archive_dir_option: ArchiveDirOption = None,
 ) -> None:
     """Print a citation of a signed capture: text, Markdown, BibTeX, BibLaTeX, CSL-JSON, ..."""
+    from provenance.catalog import resolve_capture
+    from provenance.cite import CiteOptions, build_context, render
+    from provenance.snapshot import open_snapshot
+
     bundle = resolve_capture(archive_dir(archive_dir_option), capture)
     context = build_context(open_snapshot(bundle), CiteOptions(
         source=source, quote=quote, archive_url=archive_url, dead=dead))

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from provenance import keys as keystore
-from provenance import signing
 from provenance.cli.app import app, prompt_passphrase
 from provenance.errors import ProvenanceError, UsageError
 
@@ -29,6 +27,8 @@ def keys_generate(
     force: Annotated[bool, typer.Option(help="Replace an existing key of that name.")] = False,
 ) -> None:
     """Create an Ed25519 signing key (OpenSSH format, mode 0600) and print its fingerprint."""
+    from provenance import keys as keystore
+
     secret = prompt_passphrase("New key passphrase", confirm=True) if passphrase else None
     if passphrase and not secret:
         raise UsageError("--passphrase given but the passphrase is empty")
@@ -43,6 +43,8 @@ def keys_generate(
 @keys_app.command("list")
 def keys_list() -> None:
     """List your signing keys with their fingerprints."""
+    from provenance import keys as keystore
+
     found = keystore.list_keys()
     if not found:
         typer.echo(f"no keys in {keystore.keys_dir()} (run 'provenance keys generate')", err=True)
@@ -56,6 +58,8 @@ def keys_show(
     key: Annotated[str, typer.Argument(help="Key name or private key path.")] = "default",
 ) -> None:
     """Show one key: fingerprint, public key, files."""
+    from provenance import keys as keystore
+
     info = keystore.find_key(key)
     typer.echo(f"name:        {info.name}")
     typer.echo(f"fingerprint: {info.fingerprint}")
@@ -75,6 +79,8 @@ def keys_export(
         "--output", "-o", dir_okay=False, help="Write here instead of stdout.")] = None,
 ) -> None:
     """Export the public key (never the private key)."""
+    from provenance import keys as keystore
+
     info = keystore.find_key(key)
     exported = keystore.export_key(info, fmt, principal=principal)
     data = exported if isinstance(exported, bytes) else (exported + "\n").encode()
@@ -94,6 +100,9 @@ def keys_trust(
     principal: Annotated[str, typer.Option(help="Who this key belongs to.")],
 ) -> None:
     """Add a signer's public key to your trusted keys (allowed_signers)."""
+    from provenance import keys as keystore
+    from provenance import signing
+
     try:
         text = public_key.read_text(encoding="utf-8").strip()
     except UnicodeDecodeError:

@@ -10,8 +10,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from provenance.capture.options import DEFAULT_USER_AGENT
-from provenance.capture.pipeline import stamp_bundle
 from provenance.cli.app import (
     EXIT_OK,
     EXIT_OPERATIONAL,
@@ -21,7 +19,6 @@ from provenance.cli.app import (
     configured_tsa_urls,
 )
 from provenance.cli.capture import report_stamps
-from provenance.config import load_config
 from provenance.errors import UsageError
 from provenance.storage import SIGNATURE_PATH
 
@@ -35,6 +32,9 @@ def timestamp_command(
     strict: Annotated[bool, typer.Option(help="Exit 3 if any TSA fails.")] = False,
 ) -> None:
     """Add RFC 3161 tokens over a bundle's signature (e.g. one captured offline)."""
+    from provenance.capture.options import DEFAULT_USER_AGENT
+    from provenance.capture.pipeline import stamp_bundle
+
     urls = configured_tsa_urls(tsa)
     if not urls:
         raise UsageError("no TSA given", remedy="pass --tsa URL or set 'tsa' in config.toml")
@@ -63,6 +63,7 @@ def verify_command(
         = False,
 ) -> None:
     """Check a bundle offline: signature, signer, files, WARC records, references, timestamps."""
+    from provenance.config import load_config
     from provenance.timestamps import load_roots
     from provenance.verify import verify_bundle
 
