@@ -9,6 +9,7 @@ too noisy for that, and what matters is what gets imported.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -115,3 +116,14 @@ def test_commands_that_read_a_capture_import_no_capture_pipeline(
         assert expected in result.stdout, (name, result.stdout)
         assert _capture_modules(modules) == [], name
 
+
+
+def test_timestamping_a_bundle_imports_no_capture_pipeline(
+        tmp_path: Path, captured: Captured) -> None:
+    with socket.socket() as probe:  # a loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    result, modules = _run(tmp_path, "timestamp", str(captured.bundle), "--tsa", closed)
+    assert result.returncode == 3, result.stderr  # every TSA failed: nothing was stamped
+    assert closed in result.stdout + result.stderr
+    assert _capture_modules(modules) == []

@@ -82,6 +82,7 @@ from provenance.errors import (
     UsageError,
 )
 from provenance.fsutil import fsync_directory, read_capped
+from provenance.timeutil import rfc3339
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -89,12 +90,14 @@ __all__ = [
     "QUERY_CONTENT_TYPE",
     "REPLY_CONTENT_TYPE",
     "STAMPED_PATH",
+    "StampOutcome",
     "TimestampCheck",
     "TimestampToken",
     "list_tokens",
     "load_roots",
     "next_token_paths",
     "request_timestamp",
+    "stamp_bundle",
     "verify_timestamp",
     "write_token",
 ]
@@ -745,6 +748,39 @@ def write_token(bundle: Path, token: TimestampToken) -> tuple[str, str]:
         fsync_directory(directory)
         return f"{_TOKEN_DIR}/{tsr.name}", f"{_TOKEN_DIR}/{tsq.name}"
     raise OperationalError(f"cannot find a free timestamp file name in {directory}")
+
+
+@dataclass(frozen=True)
+class StampOutcome:
+    """One TSA asked for a token over the signature: the file written, or why not."""
+
+    tsa_url: str
+    token_file: str | None = None
+    gen_time: str | None = None
+    error: str | None = None
+
+
+def stamp_bundle(bundle: Path, tsa_urls: Sequence[str], *, user_agent: str,
+                 ca_bundle: Path | None = None, timeout: float = 15.0) -> list[StampOutcome]:
+    """Ask each TSA for an RFC 3161 token over ``provenance/manifest.json.sig``.
+
+    Tokens are added beside the signature and never change the signed manifest; a TSA that
+    fails is reported in the outcome, not raised (README, "Trusted timestamps").
+    """
+    signature = (bundle / STAMPED_PATH).read_bytes()
+    outcomes = []
+    for url in tsa_urls:
+        try:
+            token = request_timestamp(signature, url, timeout=timeout, ca_bundle=ca_bundle,
+                                      user_agent=user_agent)
+            tsr, _tsq = write_token(bundle, token)
+        except (TimestampError, UsageError) as error:
+            # A bad TSA never costs the capture: it is reported, the bundle is still committed.
+            outcomes.append(StampOutcome(tsa_url=url, error=str(error)))
+            continue
+        outcomes.append(StampOutcome(tsa_url=url, token_file=tsr,
+                                     gen_time=rfc3339(token.gen_time, micros=False)))
+    return outcomes
 
 
 def read_stored_tokens(bundle: Path) -> list[tuple[Path, TimestampCheck | None]]:

@@ -62,7 +62,7 @@ from provenance.capture.urls import (
     without_fragment,
 )
 from provenance.catalog import previous_capture, record_capture
-from provenance.errors import OperationalError, ProvenanceError, TimestampError, UsageError
+from provenance.errors import OperationalError, ProvenanceError, UsageError
 from provenance.hashing import hash_bytes
 from provenance.ids import new_capture_id
 from provenance.manifest import LoadedManifest, canonical_bytes
@@ -96,7 +96,7 @@ from provenance.storage import (
     open_pending,
     remove_stale_temporaries,
 )
-from provenance.timestamps import request_timestamp, write_token
+from provenance.timestamps import StampOutcome, stamp_bundle
 from provenance.timeutil import Clock, rfc3339, utc_now
 from provenance.warc import (
     PreparedRecord,
@@ -157,45 +157,12 @@ class SigningIdentity:
 
 
 @dataclass(frozen=True)
-class StampOutcome:
-    """One TSA asked for a token over the signature: the file written, or why not."""
-
-    tsa_url: str
-    token_file: str | None = None
-    gen_time: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
 class CaptureResult:
     capture_id: str
     bundle: Path
     manifest: Manifest
     manifest_bytes: bytes
     timestamps: tuple[StampOutcome, ...] = ()
-
-
-def stamp_bundle(bundle: Path, tsa_urls: Sequence[str], *, user_agent: str,
-                 ca_bundle: Path | None = None, timeout: float = 15.0) -> list[StampOutcome]:
-    """Ask each TSA for an RFC 3161 token over ``provenance/manifest.json.sig``.
-
-    Tokens are added beside the signature and never change the signed manifest; a TSA that
-    fails is reported in the outcome, not raised (README, "Trusted timestamps").
-    """
-    signature = (bundle / SIGNATURE_PATH).read_bytes()
-    outcomes = []
-    for url in tsa_urls:
-        try:
-            token = request_timestamp(signature, url, timeout=timeout, ca_bundle=ca_bundle,
-                                      user_agent=user_agent)
-            tsr, _tsq = write_token(bundle, token)
-        except (TimestampError, UsageError) as error:
-            # A bad TSA never costs the capture: it is reported, the bundle is still committed.
-            outcomes.append(StampOutcome(tsa_url=url, error=str(error)))
-            continue
-        outcomes.append(StampOutcome(tsa_url=url, token_file=tsr,
-                                     gen_time=rfc3339(token.gen_time, micros=False)))
-    return outcomes
 
 
 @dataclass

@@ -36,9 +36,10 @@ from provenance.storage import archive_dir
 if TYPE_CHECKING:
     # The pipeline (trafilatura, lxml, the HTTP client) is imported by the commands that
     # capture, not by every command: see tests/test_startup.py.
-    from provenance.capture.pipeline import CaptureResult, SigningIdentity, StampOutcome
+    from provenance.capture.pipeline import CaptureResult, SigningIdentity
     from provenance.keys import LoadedKey
     from provenance.summary import SummaryRow
+    from provenance.timestamps import StampOutcome
 
 
 class _Progress:

@@ -33,7 +33,7 @@ def timestamp_command(
 ) -> None:
     """Add RFC 3161 tokens over a bundle's signature (e.g. one captured offline)."""
     from provenance.capture.options import DEFAULT_USER_AGENT
-    from provenance.capture.pipeline import stamp_bundle
+    from provenance.timestamps import stamp_bundle
 
     urls = configured_tsa_urls(tsa)
     if not urls:
