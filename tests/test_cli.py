@@ -225,6 +225,32 @@ def test_ctrl_c_at_a_prompt_is_exit_130_with_one_line(tmp_path: Path) -> None:
     assert "interrupted" in text and "Traceback" not in text and "Aborted" not in text
 
 
+def test_ctrl_c_in_the_middle_of_a_command_is_exit_130_with_one_line(tmp_path: Path) -> None:
+    """Typer turns a Ctrl-C that escapes a command into a silent exit 130: we say why."""
+    import signal
+    import sys
+
+    bundle = tmp_path / "bundle"
+    (bundle / "provenance").mkdir(parents=True)
+    (bundle / "provenance" / "manifest.json.sig").write_bytes(b"a signature to stamp")
+    with socket.socket() as tsa:  # a TSA that takes the request and never answers
+        tsa.bind(("127.0.0.1", 0))
+        tsa.listen()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "provenance", "timestamp", str(bundle), "--tsa",
+             f"http://127.0.0.1:{tsa.getsockname()[1]}/"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        connection, _ = tsa.accept()  # the request is on its way: the command is at work
+        with connection:
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert err.strip() == "interrupted; nothing half-written was kept"
+    assert out == ""
+    assert sorted(path.name for path in (bundle / "provenance").iterdir()) == [
+        "manifest.json.sig"]
+
+
 def test_decode_cap_is_an_option_and_is_recorded(sample_site: SampleSite, tmp_path: Path) -> None:
     from provenance.manifest import load_manifest
 

@@ -69,3 +69,9 @@ class KeyExistsError(UsageError):
 
 class TimestampError(OperationalError):
     """Talking to an RFC 3161 time-stamping authority failed, or its answer was unusable."""
+
+
+class UserInterruptError(ProvenanceError):
+    """Ctrl-C (SIGINT) stopped the work; what was half-written has been discarded."""
+
+    exit_code = 130  # 128 + SIGINT, as shells report a process killed by it

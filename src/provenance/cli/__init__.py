@@ -49,6 +49,11 @@ def main() -> None:
         # standalone_mode=False: Click hands Ctrl-C (as Abort) and usage errors back to us
         # instead of printing "Aborted!" and exiting 1, the code reserved for failed checks.
         code = app(standalone_mode=False)
+        if code == EXIT_INTERRUPTED:
+            # Typer turns a Ctrl-C that escapes a command into exit 130 and says nothing;
+            # the commands report their own interruptions as UserInterruptError instead.
+            Console(stderr=True, highlight=False).print(
+                "interrupted; nothing half-written was kept")
     except typer.Abort:
         Console(stderr=True, highlight=False).print(
             "interrupted; nothing half-written was kept")

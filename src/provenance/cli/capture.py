@@ -19,7 +19,6 @@ from provenance.capture.events import Event, Notice, PhaseStarted, ResourceDone
 from provenance.capture.options import DEFAULT_USER_AGENT, CaptureSettings
 from provenance.capture.urls import parse_fetchable
 from provenance.cli.app import (
-    EXIT_INTERRUPTED,
     EXIT_OPERATIONAL,
     EXIT_VERIFY_FAILED,
     ArchiveDirOption,
@@ -30,7 +29,7 @@ from provenance.cli.app import (
     parse_size,
     prompt_passphrase,
 )
-from provenance.errors import ProvenanceError
+from provenance.errors import ProvenanceError, UserInterruptError
 from provenance.storage import archive_dir
 
 if TYPE_CHECKING:
@@ -208,9 +207,7 @@ def run_capture(url: str, store: Path, settings: CaptureSettings, *, as_json: bo
             result = capture(url, store=store, settings=settings, observer=progress,
                              signer=signer, tsa_urls=tsa_urls)
     except KeyboardInterrupt:
-        # Click would turn this into "Aborted!" and exit 1; we promise 130 (128 + SIGINT).
-        raise fail("interrupted; the unfinished capture was discarded", EXIT_INTERRUPTED) \
-            from None
+        raise UserInterruptError("interrupted; the unfinished capture was discarded") from None
     rows = summarize(result.manifest)
     if as_json:
         typer.echo(_summary_json(result, rows))
