@@ -407,16 +407,13 @@ def _store_results(connection: sqlite3.Connection, results: list[_Row | _Skip]) 
             connection.execute("DELETE FROM captures WHERE bundle = ?", (result.name,))
 
 
-def _fill(connection: sqlite3.Connection, store: Path) -> None:
-    """Index every bundle in the store into an empty catalog."""
-    results = [_index_bundle(store, name) for name in sorted(_bundle_names(store))]
-    with _transaction(connection):
-        _store_results(connection, results)
-
-
 def _sync(connection: sqlite3.Connection, store: Path, *, skip: frozenset[str] = frozenset(),
           ) -> None:
-    """Bring the rows in line with the bundle directories (the self-healing step)."""
+    """Bring the rows in line with the bundle directories (the self-healing step).
+
+    Also how a fresh, empty catalog is filled (rebuild, in-memory index): there every
+    directory is a candidate and nothing is gone, so one code path indexes both ways.
+    """
     on_disk = _bundle_names(store)
     known = {row[0] for row in connection.execute("SELECT bundle FROM captures")}
     unindexed = dict(connection.execute("SELECT bundle, signature FROM unindexed").fetchall())
@@ -484,7 +481,7 @@ def _rebuild(store: Path, *, force: bool) -> ReindexReport:
             connection.execute("PRAGMA journal_mode = OFF")  # a scratch file until renamed
             connection.execute("PRAGMA synchronous = OFF")
             _create_schema(connection)
-            _fill(connection, store)
+            _sync(connection, store)
             indexed = connection.execute("SELECT count(*) FROM captures").fetchone()[0]
             skipped = tuple(Unindexed(name=row[0], reason=row[1]) for row in connection.execute(
                 "SELECT bundle, reason FROM unindexed ORDER BY bundle"))
@@ -515,7 +512,7 @@ def _memory_catalog(store: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(":memory:", isolation_level=None)
     _create_schema(connection)
     if store.is_dir():
-        _fill(connection, store)
+        _sync(connection, store)
     return connection
 
 
