@@ -23,12 +23,15 @@ from provenance.catalog import (
     CATALOG_FILE,
     CATALOG_VERSION,
     REBUILD_PREFIX,
+    Listing,
     list_captures,
+    listing,
     parse_since,
     previous_capture,
     record_capture,
     reindex,
     resolve_capture,
+    resolve_captures,
     unindexed_bundles,
     url_key,
 )
@@ -246,6 +249,7 @@ def test_unparseable_bundle_is_skipped_and_reported(store: Path, template: Manif
     (bad / MANIFEST_PATH).write_bytes(fake_manifest)
     assert _ids(store) == [bad.name, good.name]  # same start time: by id, newest first
     assert [item.name for item in unindexed_bundles(store)] == ["notes"]
+    assert listing(store) == Listing(list_captures(store), unindexed_bundles(store))
 
 
 def test_unwritable_catalog_falls_back_to_memory(store: Path, template: Manifest) -> None:
@@ -274,6 +278,9 @@ def test_id_prefixes(store: Path, template: Manifest) -> None:
     ids = ["20260301-120000-aaaaaa", "20260301-120000-aabbbb", "20260302-090000-zzzzzz"]
     for n, capture_id in enumerate(ids):
         fake_bundle(store, template, capture_id, "http://a.example/", T0 + timedelta(hours=n))
+    paths = [store / ids[2], store / ids[0]]
+    assert resolve_captures(store, [str(path) for path in paths]) == paths
+    assert not (store / CATALOG_FILE).exists()  # bundles given by path need no catalog
     assert resolve_capture(store, "20260302") == store / ids[2]
     assert resolve_capture(store, "20260301-120000-aab") == store / ids[1]
     assert resolve_capture(store, ids[0]) == store / ids[0]
@@ -288,6 +295,13 @@ def test_id_prefixes(store: Path, template: Manifest) -> None:
         resolve_capture(store, "")
     with pytest.raises(UsageError, match="not a provenance bundle"):
         resolve_capture(store, str(store))
+    assert resolve_captures(store, ["20260302", str(store / ids[0]), "20260301-120000-aab"]
+                            ) == [store / ids[2], store / ids[0], store / ids[1]]
+    # Several refs: the first bad one in order is reported, as one at a time would.
+    with pytest.raises(UsageError, match="ambiguous"):
+        resolve_captures(store, ["20260301-120000-aa", "no/such/bundle"])
+    with pytest.raises(UsageError, match="does not exist"):
+        resolve_captures(store, ["no/such/bundle", "20260301-120000-aa"])
 
 
 # ---------------------------------------------------------------------------------------------

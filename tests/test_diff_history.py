@@ -14,7 +14,7 @@ import pytest
 from helpers import make_signer, run_cli
 from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import CaptureResult, SigningIdentity, capture
-from provenance.catalog import history, previous_capture, record_capture
+from provenance.catalog import capture_history, history, previous_capture, record_capture
 from provenance.diff import diff_captures
 from provenance.manifest import canonical_bytes, load_manifest
 from provenance.models import PreviousCapture
@@ -272,6 +272,10 @@ def test_history_links_three_captures(changing_site: ChangingSite, store: Path) 
     for item, predecessor_digest in zip(found.entries[1:], digests, strict=False):
         assert item.previous is not None
         assert item.previous.manifest_sha256 == predecessor_digest
+    # Named by one of its captures: the history of the URL that capture requested.
+    by_capture = capture_history(store, results[1].capture_id)
+    assert by_capture.url == changing_site.article_url
+    assert by_capture.entries == found.entries
 
     cli = run_cli("history", changing_site.article_url, "--archive-dir", str(store), "--json")
     assert cli.returncode == 0, cli.stderr
@@ -296,6 +300,8 @@ def test_history_flags_an_altered_or_deleted_predecessor(changing_site: Changing
     assert [item.link for item in found.entries] == ["first", "altered", "ok"]
     assert [item.entry.capture_id for item in found.broken] == [second.capture_id]
     assert first.capture_id in found.broken[0].detail
+    # The broken capture named by id: its manifest is read once and gives the same verdict.
+    assert capture_history(store, second.capture_id).entries == found.entries
 
     cli = run_cli("history", changing_site.article_url, "--archive-dir", str(store))
     assert cli.returncode == 1

@@ -33,7 +33,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -521,7 +521,11 @@ def _with_catalog(store: Path, action: Callable[[sqlite3.Connection], T], *,
     """Run ``action`` on an open, sound, up-to-date catalog of ``store``.
 
     A missing or unsound catalog is rebuilt first; a read in a store where the catalog cannot
-    be written or opened falls back to an index built in memory.
+    be written or opened falls back to an index built in memory. ``action`` runs again after
+    such a rebuild or fallback, so it must be safe to repeat.
+
+    Each call is one opening (one shared lock, one sync with the directory listing), so what
+    a command reads from the catalog belongs in one ``action``, not in several calls.
     """
     if not store.is_dir():
         if write:
@@ -606,17 +610,13 @@ def reindex(store: Path) -> ReindexReport:
     return _rebuild(store, force=True)
 
 
-def _read_rows(store: Path, query: str, parameters: tuple[object, ...] = ()
-               ) -> list[CatalogEntry]:
-    def read(connection: sqlite3.Connection) -> list[CatalogEntry]:
-        return [_entry(store, row) for row in connection.execute(query, parameters)]
-
-    return _with_catalog(store, read)
+def _query(connection: sqlite3.Connection, store: Path, query: str,
+           parameters: tuple[object, ...] = ()) -> list[CatalogEntry]:
+    return [_entry(store, row) for row in connection.execute(query, parameters)]
 
 
-def list_captures(store: Path, url: str | None = None,
-                  since: datetime | None = None) -> list[CatalogEntry]:
-    """Captures in the store, newest first; only those of ``url`` (by URL key) / since then."""
+def _captures(connection: sqlite3.Connection, store: Path, url: str | None,
+              since: datetime | None) -> list[CatalogEntry]:
     clauses: list[str] = []
     parameters: list[object] = []
     if url is not None:
@@ -626,17 +626,39 @@ def list_captures(store: Path, url: str | None = None,
         clauses.append("started_utc >= ?")
         parameters.append(rfc3339(since))
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    return _read_rows(store, f"{_SELECT}{where} ORDER BY started_utc DESC, capture_id DESC",
-                      tuple(parameters))
+    return _query(connection, store,
+                  f"{_SELECT}{where} ORDER BY started_utc DESC, capture_id DESC",
+                  tuple(parameters))
+
+
+def _unindexed(connection: sqlite3.Connection) -> list[Unindexed]:
+    return [Unindexed(name=name, reason=reason) for name, reason in connection.execute(
+        "SELECT bundle, reason FROM unindexed ORDER BY bundle")]
+
+
+def list_captures(store: Path, url: str | None = None,
+                  since: datetime | None = None) -> list[CatalogEntry]:
+    """Captures in the store, newest first; only those of ``url`` (by URL key) / since then."""
+    return _with_catalog(store, lambda connection: _captures(connection, store, url, since))
 
 
 def unindexed_bundles(store: Path) -> list[Unindexed]:
     """Directories in the store that could not be indexed, with the reason."""
-    def read(connection: sqlite3.Connection) -> list[Unindexed]:
-        return [Unindexed(name=name, reason=reason) for name, reason in connection.execute(
-            "SELECT bundle, reason FROM unindexed ORDER BY bundle")]
+    return _with_catalog(store, _unindexed)
 
-    return _with_catalog(store, read)
+
+@dataclass(frozen=True)
+class Listing:
+    """The captures asked for and the directories that could not be indexed, read together."""
+
+    entries: list[CatalogEntry]
+    unindexed: list[Unindexed]
+
+
+def listing(store: Path, url: str | None = None, since: datetime | None = None) -> Listing:
+    """``list_captures`` and ``unindexed_bundles`` from one opening of the catalog."""
+    return _with_catalog(store, lambda connection: Listing(
+        _captures(connection, store, url, since), _unindexed(connection)))
 
 
 def _read_manifest_bytes(bundle: Path) -> bytes | None:
@@ -665,8 +687,8 @@ def previous_capture(store: Path, url: str) -> PreviousCapture | None:
     return _with_catalog(store, newest_readable)
 
 
-def resolve_capture(store: Path, ref: str) -> Path:
-    """The bundle that ``ref`` names: a bundle directory, a capture id, or a unique id prefix."""
+def _bundle_at(ref: str) -> Path | None:
+    """``ref`` as a bundle directory; None if it is to be looked up as an id in the catalog."""
     text = ref.strip()
     if not text:
         raise UsageError("an empty capture id names nothing")
@@ -676,22 +698,23 @@ def resolve_capture(store: Path, ref: str) -> Path:
     if "/" in text or os.sep in text or text in (".", ".."):
         what = "is not a provenance bundle" if given.is_dir() else "does not exist"
         raise UsageError(f"{text} {what} (no {MANIFEST_PATH})")
+    return None
+
+
+def _lookup(connection: sqlite3.Connection, store: Path, ref: str) -> Path:
+    """The bundle of the capture id or unique id prefix ``ref``."""
+    text = ref.strip()
     if not store.is_dir():
         raise UsageError(f"no capture {text!r}: archive directory {store} does not exist",
                          remedy="pass --archive-dir or set PROVENANCE_ARCHIVE_DIR")
     needle = text.lower()
-
-    def find(connection: sqlite3.Connection) -> list[tuple[str, str]]:
-        pattern = (len(needle), needle, len(needle), needle)
-        rows = connection.execute(
-            "SELECT bundle, capture_id FROM captures WHERE substr(capture_id, 1, ?) = ? "
-            "OR substr(bundle, 1, ?) = ? ORDER BY bundle", pattern).fetchall()
-        rows += connection.execute(
-            "SELECT bundle, bundle FROM unindexed WHERE substr(bundle, 1, ?) = ? "
-            "ORDER BY bundle", pattern[:2]).fetchall()
-        return rows
-
-    matches: list[tuple[str, str]] = _with_catalog(store, find)
+    pattern = (len(needle), needle, len(needle), needle)
+    matches: list[tuple[str, str]] = connection.execute(
+        "SELECT bundle, capture_id FROM captures WHERE substr(capture_id, 1, ?) = ? "
+        "OR substr(bundle, 1, ?) = ? ORDER BY bundle", pattern).fetchall()
+    matches += connection.execute(
+        "SELECT bundle, bundle FROM unindexed WHERE substr(bundle, 1, ?) = ? "
+        "ORDER BY bundle", pattern[:2]).fetchall()
     exact = [bundle for bundle, capture_id in matches if needle in (bundle, capture_id)]
     names = sorted(set(exact) if len(set(exact)) == 1 else {bundle for bundle, _ in matches})
     if not names:
@@ -702,6 +725,30 @@ def resolve_capture(store: Path, ref: str) -> Path:
         raise UsageError(f"capture id {text!r} is ambiguous in {store}: it matches "
                          f"{len(names)} captures: {shown}", remedy="give more of the id")
     return store / names[0]
+
+
+def resolve_capture(store: Path, ref: str) -> Path:
+    """The bundle that ``ref`` names: a bundle directory, a capture id, or a unique id prefix."""
+    return resolve_captures(store, [ref])[0]
+
+
+def resolve_captures(store: Path, refs: Sequence[str]) -> list[Path]:
+    """The bundle of each of ``refs`` (as ``resolve_capture``), in order.
+
+    The catalog is opened once for all of them, and not at all when every one is a bundle
+    directory: comparing two bundles by path needs no archive store.
+    """
+    paths = []
+    for ref in refs:
+        bundle = _bundle_at(ref)
+        if bundle is None:
+            break
+        paths.append(bundle)
+    else:
+        return paths
+    # In order again, so that the first bad ref is the one reported, as one at a time would.
+    return _with_catalog(store, lambda connection: [
+        _bundle_at(ref) or _lookup(connection, store, ref) for ref in refs])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -767,9 +814,32 @@ def history(store: Path, url: str) -> History:
     (``unreadable``) is a broken link. No link at all (``none``: captured before history was
     recorded, or alongside its predecessor) is reported, not counted as broken.
     """
+    return _with_catalog(store, lambda connection: _history(connection, store, url, {}))
+
+
+def capture_history(store: Path, ref: str) -> History:
+    """``history`` of the URL that the capture ``ref`` (as ``resolve_capture``) requested.
+
+    Raises ``BundleFormatError`` when that capture's manifest cannot be read.
+    """
+    # A bundle given by path is read before the catalog is opened, as resolving it needs none.
+    given = _bundle_at(ref)
+    known = load_manifest(given / MANIFEST_PATH) if given is not None else None
+
+    def run(connection: sqlite3.Connection) -> History:
+        bundle = given if given is not None else _lookup(connection, store, ref)
+        loaded = known if known is not None else load_manifest(bundle / MANIFEST_PATH)
+        return _history(connection, store, loaded.manifest.requested_url, {bundle: loaded})
+
+    return _with_catalog(store, run)
+
+
+def _history(connection: sqlite3.Connection, store: Path, url: str,
+             known: Mapping[Path, LoadedManifest]) -> History:
+    """``history`` in an open catalog; ``known``: manifests already read, by bundle path."""
     key = url_key(url)
-    entries = _read_rows(store, f"{_SELECT} WHERE url_key = ? ORDER BY started_utc, capture_id",
-                         (key,))
+    entries = _query(connection, store,
+                     f"{_SELECT} WHERE url_key = ? ORDER BY started_utc, capture_id", (key,))
     digests: dict[Path, str | None] = {}
 
     def digest(bundle: Path) -> str | None:
@@ -781,6 +851,11 @@ def history(store: Path, url: str) -> History:
     # The links as the manifests on disk record them (a catalog row may predate an edit).
     recorded: dict[Path, PreviousCapture | str | None] = {}
     for entry in entries:
+        loaded = known.get(entry.bundle)
+        if loaded is not None:
+            digests[entry.bundle] = hash_bytes(loaded.raw)
+            recorded[entry.bundle] = loaded.manifest.previous
+            continue
         raw = _read_manifest_bytes(entry.bundle)
         if raw is None:
             recorded[entry.bundle] = "manifest missing or unreadable"
@@ -792,15 +867,11 @@ def history(store: Path, url: str) -> History:
             recorded[entry.bundle] = str(error)
     wanted = sorted({link.capture_id for link in recorded.values()
                      if isinstance(link, PreviousCapture)})
-
-    def predecessors(connection: sqlite3.Connection) -> dict[str, list[CatalogEntry]]:
-        found: dict[str, list[CatalogEntry]] = {}
-        for capture_id in wanted:
-            for row in connection.execute(f"{_SELECT} WHERE capture_id = ?", (capture_id,)):
-                found.setdefault(capture_id, []).append(_entry(store, row))
-        return found
-
-    by_id = _with_catalog(store, predecessors) if wanted else {}
+    by_id: dict[str, list[CatalogEntry]] = {}
+    for capture_id in wanted:
+        found = _query(connection, store, f"{_SELECT} WHERE capture_id = ?", (capture_id,))
+        if found:
+            by_id[capture_id] = found
     result = []
     for index, entry in enumerate(entries):
         link = recorded[entry.bundle]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -29,7 +28,7 @@ from provenance.printable import escape_controls
 from provenance.storage import archive_dir
 
 if TYPE_CHECKING:
-    from provenance.catalog import CatalogEntry, History
+    from provenance.catalog import CatalogEntry, History, Unindexed
     from provenance.details import CaptureDetails
     from provenance.diff import CaptureDiff, LinkChange
 
@@ -47,11 +46,9 @@ def _out() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
-def _warn_unindexed(store: Path) -> None:
-    from provenance.catalog import unindexed_bundles
-
+def _warn_unindexed(unindexed: list[Unindexed]) -> None:
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    for item in unindexed_bundles(store):
+    for item in unindexed:
         console.print(f"[yellow]warning:[/] {escape(_safe(item.name))} is not in the catalog: "
                       f"{escape(_safe(item.reason))}")
 
@@ -99,10 +96,11 @@ def list_command(
     as_json: JsonOption = False,
 ) -> None:
     """List the captures in the archive store, newest first."""
-    from provenance.catalog import list_captures, parse_since
+    from provenance.catalog import listing, parse_since
 
     store = archive_dir(archive)
-    entries = list_captures(store, url=url, since=parse_since(since) if since else None)
+    found = listing(store, url=url, since=parse_since(since) if since else None)
+    entries = found.entries
     if as_json:
         typer.echo(json.dumps([entry.as_dict() for entry in entries], indent=2))
     elif sys.stdout.isatty():
@@ -116,7 +114,7 @@ def list_command(
             typer.echo("\t".join(_safe(value) for value in (
                 entry.capture_id, entry.started_at, entry.state, entry.requested_url,
                 entry.title)))
-    _warn_unindexed(store)
+    _warn_unindexed(found.unindexed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,14 +268,12 @@ def history_command(
 
     Exit 1 when a link is broken: a predecessor deleted, or altered since it was linked.
     """
+    from provenance.catalog import capture_history
     from provenance.catalog import history as url_history
-    from provenance.catalog import resolve_capture
-    from provenance.snapshot import open_snapshot
 
     store = archive_dir(archive)
-    if "://" not in url:
-        url = open_snapshot(resolve_capture(store, url)).manifest.requested_url
-    found = url_history(store, url)
+    found = url_history(store, url) if "://" in url else capture_history(store, url)
+    url = found.url  # a capture id given: the URL that capture requested
     if as_json:
         typer.echo(json.dumps(found.as_dict(), indent=2))
     elif not found.entries:
@@ -371,11 +367,11 @@ def diff_command(
         = False,
 ) -> None:
     """Compare two captures: article text, metadata, and linked sources added, removed, changed."""
-    from provenance.catalog import resolve_capture
+    from provenance.catalog import resolve_captures
     from provenance.diff import diff_captures
 
-    store = archive_dir(archive)
-    result = diff_captures(resolve_capture(store, old), resolve_capture(store, new))
+    old_bundle, new_bundle = resolve_captures(archive_dir(archive), [old, new])
+    result = diff_captures(old_bundle, new_bundle)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
     else:
