@@ -30,6 +30,7 @@ from urllib.parse import SplitResult
 
 import h11
 
+from provenance.capture.content import parse_content_type
 from provenance.capture.secrets import redact_head
 from provenance.hashing import RunningDigest
 from provenance.timeutil import utc_now
@@ -132,17 +133,11 @@ class Exchange:
 
     @property
     def media_type(self) -> str | None:
-        value = self.header("Content-Type")
-        return value.split(";", 1)[0].strip().lower() or None if value else None
+        return parse_content_type(self.header("Content-Type"))[0]
 
     @property
     def charset(self) -> str | None:
-        value = self.header("Content-Type") or ""
-        for part in value.split(";")[1:]:
-            key, _, val = part.partition("=")
-            if key.strip().lower() == "charset":
-                return val.strip().strip('"').strip("'") or None
-        return None
+        return parse_content_type(self.header("Content-Type"))[1]
 
     def close(self) -> None:
         self.raw_body.close()
