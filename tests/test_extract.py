@@ -814,24 +814,3 @@ def test_sample_site_legacy_page_is_decoded_by_its_header(sample_site: SampleSit
     result = extract_article(body, sample_site.url(demo.LEGACY_PATH), charset)
     for character in demo.LEGACY_SPECIAL_CHARACTERS:
         assert character in result.text
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("text/html; charset=UTF-8", ("text/html", "UTF-8")),
-    ('Text/HTML;CharSet="iso-8859-1"', ("text/html", "iso-8859-1")),
-    ("text/html; charset='windows-1251'", ("text/html", "windows-1251")),
-    ('text/html; title="a; charset=koi8-r"; charset=utf-8', ("text/html", "utf-8")),
-    ('text/plain; charset="utf\\-8"', ("text/plain", "utf-8")),
-    ('text/html; charset="utf-8', ("text/html", "utf-8")),
-    ("text/html; charset=utf-8; charset=latin1", ("text/html", "utf-8")),
-    ("text/html; charset=", ("text/html", None)),
-    ("text/html", ("text/html", None)),
-    ("; charset=utf-8", (None, "utf-8")),
-    ("", (None, None)),
-    (None, (None, None)),
-])
-def test_content_type_is_read_one_way_for_capturing_and_citing(
-        value: str | None, expected: tuple[str | None, str | None]) -> None:
-    from provenance.capture.content import parse_content_type
-
-    assert parse_content_type(value) == expected

@@ -1,44 +1,15 @@
-"""Read a response's Content-Type, and undo its content coding without inflating past a cap.
+"""Undo a response's content coding for text extraction, never inflating past a cap.
 
 Only what we parse (HTML, CSS) is decoded, and only up to ``limit`` bytes, so a gzip bomb
 costs at most ``limit`` bytes of memory (the stored record keeps the coded bytes untouched).
-Capturing and citing both read Content-Type here, so a page is decoded the same way by both.
 """
 
 from __future__ import annotations
 
-import re
 import zlib
 from typing import IO
 
 READ_SIZE = 64 * 1024
-
-# RFC 9110 section 5.6.6: parameter = name "=" ( token / quoted-string ). The quoted form is
-# tried first so that a ";" inside quotes does not end the value.
-_PARAMETER = re.compile(r';[ \t]*([^=;\s]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^;]*)')
-_QUOTED_PAIR = re.compile(r"\\(.)")
-
-
-def parse_content_type(value: str | None) -> tuple[str | None, str | None]:
-    """The media type (lower-cased) and the charset parameter of a Content-Type value.
-
-    RFC 9110 section 8.3.1: type, subtype and parameter names are case-insensitive; a value
-    is a token or a quoted-string (its backslash escapes undone, section 5.6.4). A repeated
-    charset keeps its first value.
-    """
-    if not value:
-        return None, None
-    media, separator, _ = value.partition(";")
-    charset = None
-    for match in _PARAMETER.finditer(value, len(media)) if separator else ():
-        if match.group(1).lower() == "charset":
-            raw = match.group(2).strip()
-            if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-                raw = _QUOTED_PAIR.sub(r"\1", raw[1:-1])
-            # An unclosed quote, or single quotes, some servers send: no label holds either.
-            charset = raw.strip().strip("\"'") or None
-            break
-    return media.strip().lower() or None, charset
 
 
 class UnsupportedEncodingError(Exception):

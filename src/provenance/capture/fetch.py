@@ -30,7 +30,6 @@ from urllib.parse import SplitResult
 
 import h11
 
-from provenance.capture.content import parse_content_type
 from provenance.capture.secrets import redact_head
 from provenance.hashing import RunningDigest
 from provenance.timeutil import utc_now
@@ -133,11 +132,17 @@ class Exchange:
 
     @property
     def media_type(self) -> str | None:
-        return parse_content_type(self.header("Content-Type"))[0]
+        value = self.header("Content-Type")
+        return value.split(";", 1)[0].strip().lower() or None if value else None
 
     @property
     def charset(self) -> str | None:
-        return parse_content_type(self.header("Content-Type"))[1]
+        value = self.header("Content-Type") or ""
+        for part in value.split(";")[1:]:
+            key, _, val = part.partition("=")
+            if key.strip().lower() == "charset":
+                return val.strip().strip('"').strip("'") or None
+        return None
 
     def close(self) -> None:
         self.raw_body.close()

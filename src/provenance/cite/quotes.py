@@ -46,17 +46,15 @@ class QuoteMatch:
     passage: str
 
 
-def find_quote(quote: str, text: str, *, folded: FoldedText | None = None) -> QuoteMatch | None:
+def find_quote(quote: str, text: str) -> QuoteMatch | None:
     """The first place ``quote`` occurs in ``text`` (folded on both sides), or None.
 
     An empty quote (nothing left after folding) is the caller's mistake; it never matches.
-    ``folded`` is ``fold(text)`` if the caller has it already (folding a long text is the
-    costly part of a search).
     """
     needle = fold_quote(quote)
     if not needle:
         return None
-    haystack = folded or fold(text)
+    haystack = fold(text)
     at = haystack.text.find(needle)
     while at >= 0:
         if _on_word_boundaries(haystack.text, at, at + len(needle)) and \
@@ -74,17 +72,17 @@ def _on_word_boundaries(text: str, start: int, end: int) -> bool:
     return not (cuts_start or cuts_end)
 
 
-def closest_start(quote: str, text: str, *, min_words: int = 3, context_words: int = 6,
-                  folded: FoldedText | None = None) -> str | None:
+def closest_start(quote: str, text: str, *, min_words: int = 3,
+                  context_words: int = 6) -> str | None:
     """What the text says where the longest matching start of ``quote`` is found, if anything.
 
     A cheap hint for a near miss: the longest prefix of the quote (whole words, at least
     ``min_words``) that occurs in the text, followed by the next ``context_words`` words of
     the original text there. Prefix occurrence is monotonic, so a binary search needs only
-    O(log words) substring searches. ``folded`` is ``fold(text)``, as for ``find_quote``.
+    O(log words) substring searches.
     """
     words = fold_quote(quote).split(" ")
-    haystack = folded or fold(text)
+    haystack = fold(text)
     low, high = 0, len(words)  # invariant: words[:low] occurs (or low == 0)
     while low < high:
         middle = (low + high + 1) // 2

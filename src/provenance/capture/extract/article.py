@@ -71,19 +71,15 @@ class PageReading:
 
 
 def read_article(
-    body: bytes | str, url: str, declared_charset: str | None = None, *,
-    max_links: int | None = None,
+    body: bytes, url: str, declared_charset: str | None = None, *, max_links: int | None = None
 ) -> PageReading:
     """Parse the page ``body`` fetched from ``url`` as far as its body links and requisites.
 
-    ``body`` is the page's bytes, decoded here (``decode_html``, with ``declared_charset``
-    from the HTTP header), or the text a caller has already decoded that way. With
-    ``max_links``, only the first that many body links are kept (describing each costs 30 µs:
-    3 s for a page of 100,000); ``more_links`` counts the rest. Never raises on bad input: a
-    page with no article yields best-effort text.
+    With ``max_links``, only the first that many body links are kept (describing each costs
+    30 µs: 3 s for a page of 100,000); ``more_links`` counts the rest. Never raises on bad
+    input: a page with no article yields best-effort text.
     """
-    text = body if isinstance(body, str) else decode_html(body, declared_charset)
-    root, cut = _parse_bounded(text)
+    root, cut = _parse_bounded(decode_html(body, declared_charset))
     base = _document_base(root, url)
     requisites = _requisites_from_tree(root, base)
     anchors = [anchor for anchor in root.iter("a") if anchor.get("href") is not None]
@@ -109,8 +105,7 @@ def read_article(
 
 
 def extract_article(
-    body: bytes | str, url: str, declared_charset: str | None = None, *,
-    max_links: int | None = None,
+    body: bytes, url: str, declared_charset: str | None = None, *, max_links: int | None = None
 ) -> ArticleExtraction:
     """Extract metadata, text, body links and requisites of the page ``body`` fetched from ``url``.
 
