@@ -7,7 +7,6 @@ exit codes, ``--json`` and the absence of tracebacks.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import json
@@ -940,40 +939,3 @@ def test_inflating_is_bounded_in_memory(bundle: Path, pristine: Pristine) -> Non
     verdict, peak_mib = result.stdout.split()
     assert verdict == "VERIFIED"
     assert int(peak_mib) < 160, f"peak RSS {peak_mib} MiB while inflating 256 MiB"
-
-
-def test_a_repeated_warc_field_reads_the_same_to_the_verifier_and_the_record_reader(
-        tmp_path: Path) -> None:
-    """Only WARC-Concurrent-To may repeat (WARC 1.1 section 5.7); a bundle that repeats another
-    field must not show the verifier one value and citing or diffing another."""
-    from provenance.models import WarcLocation
-    from provenance.snapshot import read_record
-
-    block = b"hello"
-    digest = "sha256:" + base64.b32encode(hashlib.sha256(block).digest()).decode()
-    head = ("WARC/1.1\r\n"
-            "WARC-Type: resource\r\n"
-            "WARC-Type: metadata\r\n"
-            "WARC-Record-ID: <urn:uuid:00000000-0000-4000-8000-000000000001>\r\n"
-            "WARC-Record-ID: <urn:uuid:00000000-0000-4000-8000-000000000002>\r\n"
-            "WARC-Target-URI: http://first.example/\r\n"
-            "WARC-Target-URI: http://second.example/\r\n"
-            f"WARC-Block-Digest: {digest}\r\n"
-            f"Content-Length: {len(block)}\r\n"
-            "Content-Length: 3\r\n\r\n").encode()
-    member = gzip.compress(head + block + b"\r\n\r\n")
-    (tmp_path / "archive").mkdir()
-    warc = tmp_path / "archive" / "data.warc.gz"
-    warc.write_bytes(member)
-
-    scanned = scan_warc(warc)
-    assert scanned.problems == []
-    [record] = scanned.records
-    assert record.problems == []  # the block digest covers the five bytes of the first length
-    read = read_record(tmp_path, WarcLocation(
-        file="archive/data.warc.gz", record_id=record.record_id, offset=0, length=len(member)))
-    assert (record.record_type, record.record_id, record.target_uri) == (
-        read.warc_headers["warc-type"], read.warc_headers["warc-record-id"],
-        read.warc_headers["warc-target-uri"]) == (
-        "resource", "<urn:uuid:00000000-0000-4000-8000-000000000001>", "http://first.example/")
-    assert read.block == block and read.complete

@@ -57,36 +57,6 @@ _TRAILER = b"\r\n\r\n"
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
-def parse_warc_head(head: bytes) -> dict[str, str] | None:
-    """The named fields of a WARC record header (names lower-cased), or None without ``WARC/``.
-
-    ``head`` is the header block, with or without its closing blank line. Where a name repeats
-    the first value counts, as in warcio's reader (``StatusAndHeaders.get_header``): WARC 1.1
-    section 5 lets only WARC-Concurrent-To repeat (5.7), and no reader here looks at it. The
-    verifier and the readers of single records (``snapshot.read_record``) share this, so that
-    a bundle cannot show one of them a field value the other never saw.
-    """
-    lines = head.decode("utf-8", "replace").split("\r\n")
-    if not lines[0].startswith("WARC/"):
-        return None
-    fields: dict[str, str] = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            fields.setdefault(name.strip().lower(), value.strip())
-    return fields
-
-
-def declared_length(fields: dict[str, str]) -> int | None:
-    """The record's Content-Length, or None if it is missing or not 1*DIGIT.
-
-    WARC 1.1 section 5.3: int() alone would also take "-5", "+5", "1_0" and non-ASCII digits,
-    and a negative length would cut a block short.
-    """
-    value = fields.get("content-length", "")
-    return int(value) if _CONTENT_LENGTH.fullmatch(value) else None
-
-
 def _http_head_end(buffer: bytearray, start: int) -> int:
     """Offset just past the blank line ending an HTTP head, or -1.
 
@@ -216,17 +186,22 @@ class _RecordParser:
         return memoryview(rest)
 
     def _start_block(self) -> None:
-        headers = parse_warc_head(bytes(self.header))
-        if headers is None:
+        lines = self.header.decode("utf-8", "replace").split("\r\n")
+        if not lines[0].startswith("WARC/"):
             raise _MalformedError("not a WARC record (no WARC/ version line)")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                name, _, value = line.partition(":")
+                headers.setdefault(name.strip().lower(), value.strip())
         record = self.record
         record.record_type = headers.get("warc-type", "")
         record.record_id = headers.get("warc-record-id", "")
         record.target_uri = headers.get("warc-target-uri")
-        length = declared_length(headers)
-        if length is None:
+        length = headers.get("content-length", "")
+        if not _CONTENT_LENGTH.fullmatch(length):
             raise _MalformedError("record has no valid Content-Length")
-        self.remaining = length
+        self.remaining = int(length)
         self.in_header = False
         if "warc-block-digest" in headers:
             self.block = _Digest("block", headers["warc-block-digest"])
