@@ -32,9 +32,11 @@ from provenance.demo.site import serve_sample_site
 from provenance.errors import UsageError
 from provenance.keys import TrustStore
 from provenance.manifest import load_manifest
-from provenance.models import Manifest
+from provenance.models import Manifest, WarcLocation
+from provenance.snapshot import read_record
 from provenance.storage import MANIFEST_PATH, RAW_SIGNATURE_PATH, SIGNATURE_PATH
 from provenance.verify import Problem, VerificationReport, verify_bundle
+from provenance.warcheader import parse_header
 from provenance.warcscan import scan_warc
 
 CHECK_NAMES = ["signature", "identity", "files", "records", "resources"]
@@ -909,6 +911,63 @@ def test_record_with_long_trailer_or_garbage_after(bundle: Path, pristine: Prist
     garbage = _append_record(bundle, pristine, b"\x00" * 1000)
     report = verify(bundle, pristine.fingerprint)
     assert [p.offset for p in problems(report)] == [offset, garbage]
+
+
+def test_repeated_fields_are_read_alike_by_verify_and_cite(bundle: Path,
+                                                          pristine: Pristine) -> None:
+    """One header parser for verify and for cite/show: the first value of a repeated field.
+
+    Verify used to keep the first and read_record the last value, so a record whose second
+    Content-Length was shorter verified whole but was cited cut short. WARC 1.1 section 5.1
+    allows only WARC-Concurrent-To to repeat: verify reports any other defined field that does.
+    """
+    block = b"hello world"
+    # _record puts Content-Length: 5 last, after the true length given here.
+    repeated = _record([("WARC-Type", "resource"), ("WARC-Record-ID", "<urn:uuid:first>"),
+                        ("warc-record-id", "<urn:uuid:second>"),
+                        ("WARC-Block-Digest", _sha256(block)),
+                        ("Content-Length", str(len(block)))], block, length=5)
+    offset = _append_record(bundle, pristine, repeated)
+    concurrent = _record([("WARC-Type", "metadata"), ("WARC-Record-ID", "<urn:uuid:meta>"),
+                          ("WARC-Concurrent-To", "<urn:uuid:a>"),
+                          ("WARC-Concurrent-To", "<urn:uuid:b>"),
+                          ("X-Extension", "1"), ("X-Extension", "2"),
+                          ("WARC-Block-Digest", _sha256(block))], block)
+    other = _append_record(bundle, pristine, concurrent)
+
+    report = verify(bundle, pristine.fingerprint)
+    assert [(p.offset, p.record_id, p.message) for p in problems(report)] == [
+        (offset, "<urn:uuid:first>", f"{name} field repeated: WARC 1.1 section 5.1 allows only "
+         "WARC-Concurrent-To to repeat (the first value was used)")
+        for name in ("WARC-Record-ID", "Content-Length")]
+
+    scanned = {r.offset: r for r in scan_warc(bundle / pristine.warc).records}
+    for at, member in ((offset, repeated), (other, concurrent)):
+        read = read_record(bundle, WarcLocation(file=pristine.warc, record_id="<x>",
+                                                offset=at, length=len(member)))
+        assert read.warc_headers["warc-record-id"] == scanned[at].record_id
+        assert read.block == block and read.complete
+    first = read_record(bundle, WarcLocation(file=pristine.warc, record_id="<x>",
+                                             offset=offset, length=len(repeated)))
+    assert first.warc_headers.get_all("warc-record-id") == ("<urn:uuid:first>",
+                                                           "<urn:uuid:second>")
+    assert first.warc_headers.get_all("content-length") == ("11", "5")
+    assert read.warc_headers.get_all("warc-concurrent-to") == ("<urn:uuid:a>", "<urn:uuid:b>")
+    assert read.warc_headers.repeated == ()
+
+
+def test_header_parser_edges() -> None:
+    header = parse_header(b"WARC/1.1\r\nwarc-TYPE:  resource \r\nContent-Length: 0012\r\n"
+                          b"WARC-Target-URI: http://example.org/caf\xc3\xa9\xff\r\n\r\n")
+    assert header is not None
+    assert header.version == "WARC/1.1"
+    assert header["warc-type"] == "resource"
+    assert header.content_length == 12
+    assert header["warc-target-uri"] == "http://example.org/caf\u00e9\ufffd"
+    assert parse_header(b"HTTP/1.1 200 OK\r\n\r\n") is None
+    for bad in (b"-5", b"+5", b"1_0", b"\xd9\xa3", b"", b"9" * 19):
+        parsed = parse_header(b"WARC/1.1\r\nContent-Length: " + bad + b"\r\n")
+        assert parsed is not None and parsed.content_length is None, bad
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")

@@ -7,7 +7,6 @@ record inflated under a cap, so a damaged or hostile bundle costs bounded memory
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,13 @@ from provenance.hashing import hash_bytes
 from provenance.manifest import load_manifest
 from provenance.models import Manifest, Resource, WarcLocation
 from provenance.storage import MANIFEST_PATH
+from provenance.warcheader import WarcHeader, parse_header
 
 #: Largest record block read back into memory (text of articles and sources; not evidence).
 MAX_BLOCK_BYTES = 64 * 1024 * 1024
 #: Inflated bytes allowed for the WARC header on top of the block limit.
 _HEAD_ALLOWANCE = 64 * 1024
 _READ_SIZE = 1 << 20
-_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,9 @@ def open_snapshot(bundle: Path) -> Snapshot:
 
 @dataclass(frozen=True)
 class RecordBlock:
-    """A record read back: its WARC header lines and its block (at most ``limit`` bytes)."""
+    """A record read back: its WARC header fields and its block (at most ``limit`` bytes)."""
 
-    warc_headers: dict[str, str]
+    warc_headers: WarcHeader
     block: bytes
     complete: bool
 
@@ -93,19 +92,15 @@ def read_record(bundle: Path, location: WarcLocation,
         raise BundleFormatError(
             f"{shown} @{location.offset}: not a gzip record ({error})") from None
     head, separator, rest = bytes(data).partition(b"\r\n\r\n")
-    if not separator or not head.startswith(b"WARC/"):
+    # The one header parser (warcheader.py), so that what is read here is what verify
+    # checked: the first value of a field that is (wrongly) repeated.
+    headers = parse_header(head) if separator else None
+    if headers is None:
         raise BundleFormatError(f"{shown} @{location.offset}: not a WARC record")
-    headers: dict[str, str] = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.decode("utf-8", "replace").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    # WARC 1.1 section 5.3: Content-Length is 1*DIGIT. int() alone would also take "-5",
-    # "+5", "1_0" and non-ASCII digits, and a negative length would cut the block short.
-    length_field = headers.get("content-length", "")
-    if not _CONTENT_LENGTH.fullmatch(length_field):
+    length = headers.content_length
+    if length is None:
         raise BundleFormatError(
             f"{shown} @{location.offset}: record without a Content-Length")
-    length = int(length_field)
     block = rest[:min(length, limit)]
     return RecordBlock(warc_headers=headers, block=block,
                        complete=len(block) == length)

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from provenance.warcheader import WARC_MAGIC, parse_header
+
 READ_SIZE = 1 << 20
 #: Most inflated bytes one ``decompress`` call may return (bounds memory on gzip bombs).
 INFLATE_LIMIT = 1 << 20
 MAX_HEADER_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
-WARC_MAGIC = b"WARC/"
 #: RFC 1952 section 2.3.1: ID1 ID2 CM, with CM 8 (deflate), the only method defined.
 MEMBER_MAGIC = b"\x1f\x8b\x08"
 #: After a damaged member, at most this many candidate member starts are tried ...
@@ -49,7 +50,6 @@ DIGEST_ALGORITHMS = frozenset({
     "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha512_224", "sha512_256",
     "sha3_224", "sha3_256", "sha3_384", "sha3_512", "blake2b", "blake2s",
 })
-_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")
 _TRAILER = b"\r\n\r\n"
 
 
@@ -186,23 +186,23 @@ class _RecordParser:
         return memoryview(rest)
 
     def _start_block(self) -> None:
-        lines = self.header.decode("utf-8", "replace").split("\r\n")
-        if not lines[0].startswith("WARC/"):
+        # The one header parser (warcheader.py), so that verify reads a record's fields
+        # exactly as cite and show do (first value of each; repeats reported below).
+        headers = parse_header(self.header)
+        if headers is None:
             raise _MalformedError("not a WARC record (no WARC/ version line)")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if line:
-                name, _, value = line.partition(":")
-                headers.setdefault(name.strip().lower(), value.strip())
         record = self.record
         record.record_type = headers.get("warc-type", "")
         record.record_id = headers.get("warc-record-id", "")
         record.target_uri = headers.get("warc-target-uri")
-        length = headers.get("content-length", "")
-        if not _CONTENT_LENGTH.fullmatch(length):
+        length = headers.content_length
+        if length is None:
             raise _MalformedError("record has no valid Content-Length")
-        self.remaining = int(length)
+        self.remaining = length
         self.in_header = False
+        record.problems.extend(
+            f"{name} field repeated: WARC 1.1 section 5.1 allows only WARC-Concurrent-To to "
+            "repeat (the first value was used)" for name in headers.repeated)
         if "warc-block-digest" in headers:
             self.block = _Digest("block", headers["warc-block-digest"])
         else:
