@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from markdown_it import MarkdownIt
 
 from helpers import run_cli
+from provenance.capture.content import parse_content_type
 from provenance.capture.pipeline import SigningIdentity, capture
 from provenance.cite import (
     CitationContext,
@@ -44,11 +45,12 @@ from provenance.cite import (
     render,
 )
 from provenance.cite.bibliography import tex
-from provenance.cite.sources import HttpBody, dechunk, document_from_body
+from provenance.cite.sources import HttpBody, dechunk, document_from_body, read_body, read_document
 from provenance.cite.stamps import TimeStamp
 from provenance.demo import site as demo
 from provenance.errors import UsageError
-from provenance.snapshot import Snapshot, open_snapshot
+from provenance.snapshot import Snapshot, article_resource, article_text, open_snapshot
+from servers import raw, serve
 from tsa import serve_builtin_tsa
 
 GOLDEN = Path(__file__).parent / "golden" / "cite"
@@ -296,6 +298,50 @@ def test_dechunk_undoes_framing_and_tolerates_a_cut() -> None:
     assert dechunk(framed[:21], 100) == b"hello, "  # cut inside the second chunk
     assert dechunk(framed, 7) == b"hello, "  # the cap
     assert dechunk(b"zz\r\nhello", 100) == b""  # not chunked at all
+
+
+@pytest.mark.parametrize(("value", "media_type", "charset"), [
+    ("text/html", "text/html", None),
+    ('Text/HTML; Charset="UTF-8"', "text/html", "UTF-8"),  # RFC 9110 8.3: case-insensitive
+    ('text/html; note="a;charset=x"; charset=utf-8', "text/html", "utf-8"),  # quoted ';'
+    ('text/html; charset="utf\\-8"', "text/html", "utf-8"),  # quoted-pair
+    ("text/html; charset=a; charset=b", "text/html", "a"),  # the first of a repeat
+    ("text/html; charset = utf-8 ", "text/html", "utf-8"),
+    ('text/html; charset="utf-8', "text/html", "utf-8"),  # left open: runs to the end
+    ('text/html; charset="a"junk; q=1', "text/html", "a"),
+    ("text/html; charset; q=1", "text/html", None),
+    ("text/html; charset=", "text/html", None),
+    ("  TEXT/Html  ;;; ;charset=x", "text/html", "x"),
+    ("; charset=x", None, "x"),
+    ("", None, None),
+    (None, None, None),
+])
+def test_content_type_parsing(value: str | None, media_type: str | None,
+                              charset: str | None) -> None:
+    parsed = parse_content_type(value)
+    assert (parsed.media_type, parsed.charset) == (media_type, charset)
+
+
+def test_capture_and_cite_read_one_content_type(store: Path) -> None:
+    """Capture and cite share one Content-Type parser: a quoted ';' does not end a parameter.
+
+    Both used to split on every ';', so the charset quoted inside ``note`` was taken for the
+    page's, and the KOI8-R page was read as ISO-8859-5.
+    """
+    words = "Съешь же ещё этих мягких французских булок, да выпей же чаю."
+    page = (f"<!doctype html><html><head><title>Булки</title></head><body><article>"
+            f"{f'<p>{words} {words} {words}</p>' * 6}</article></body></html>").encode("koi8-r")
+    content_type = 'Text/HTML; note="see;charset=iso-8859-5"; Charset="koi8-r"'
+    route = raw(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: "
+                f"{len(page)}\r\nConnection: close\r\n\r\n".encode() + page)
+    with serve({"/page": route}) as server:
+        snapshot = open_snapshot(capture(server.base_url + "/page", store=store).bundle)
+    article = article_resource(snapshot.manifest)
+    assert article is not None and article.media_type == "text/html"
+    assert words in (article_text(snapshot) or "")
+    body = read_body(snapshot, article)
+    assert (body.media_type, body.charset) == ("text/html", "koi8-r")
+    assert words in read_document(snapshot, article).text
 
 
 @pytest.mark.parametrize(("http", "expected"), [

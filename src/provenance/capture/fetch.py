@@ -30,6 +30,7 @@ from urllib.parse import SplitResult
 
 import h11
 
+from provenance.capture.content import parse_content_type
 from provenance.capture.secrets import redact_head
 from provenance.hashing import RunningDigest
 from provenance.timeutil import utc_now
@@ -132,17 +133,11 @@ class Exchange:
 
     @property
     def media_type(self) -> str | None:
-        value = self.header("Content-Type")
-        return value.split(";", 1)[0].strip().lower() or None if value else None
+        return parse_content_type(self.header("Content-Type")).media_type
 
     @property
     def charset(self) -> str | None:
-        value = self.header("Content-Type") or ""
-        for part in value.split(";")[1:]:
-            key, _, val = part.partition("=")
-            if key.strip().lower() == "charset":
-                return val.strip().strip('"').strip("'") or None
-        return None
+        return parse_content_type(self.header("Content-Type")).charset
 
     def close(self) -> None:
         self.raw_body.close()
@@ -392,7 +387,7 @@ class _Receiver:
         content_type = None
         for name, value in event.headers.raw_items():
             if name.lower() == b"content-type":
-                content_type = value.decode("latin-1").split(";", 1)[0].strip().lower()
+                content_type = parse_content_type(value.decode("latin-1")).media_type
             elif name.lower() == b"transfer-encoding":
                 self.chunked = True
         if self.keep_entity(content_type):

@@ -14,7 +14,11 @@ import io
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from provenance.capture.content import UnsupportedEncodingError, decoded_prefix
+from provenance.capture.content import (
+    UnsupportedEncodingError,
+    decoded_prefix,
+    parse_content_type,
+)
 from provenance.cite.pdf import pdf_text
 from provenance.errors import UsageError
 from provenance.models import Resource
@@ -97,18 +101,6 @@ def dechunk(data: bytes, limit: int) -> bytes:
     return bytes(out[:limit])
 
 
-def _media_type(content_type: str) -> tuple[str | None, str | None]:
-    if not content_type:
-        return None, None
-    media, *params = content_type.split(";")
-    charset = None
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"') or None
-    return media.strip().lower() or None, charset
-
-
 def read_body(snapshot: Snapshot, resource: Resource) -> HttpBody:
     """The body of ``resource``'s archived response, framing and coding undone, under caps."""
     if resource.response is None:
@@ -126,8 +118,9 @@ def read_body(snapshot: Snapshot, resource: Resource) -> HttpBody:
     except UnsupportedEncodingError as error:
         raise UsageError(f"the archived response of {resource.url} uses the content coding "
                          f"{error}, which cannot be decoded here") from None
-    media_type, charset = _media_type(headers.get("content-type", ""))
-    return HttpBody(status=status, media_type=media_type, charset=charset, body=body)
+    content_type = parse_content_type(headers.get("content-type"))
+    return HttpBody(status=status, media_type=content_type.media_type,
+                    charset=content_type.charset, body=body)
 
 
 def _sniff(body: bytes) -> str | None:
