@@ -322,18 +322,24 @@ def test_content_type_parsing(value: str | None, media_type: str | None,
     assert (parsed.media_type, parsed.charset) == (media_type, charset)
 
 
-def test_capture_and_cite_read_one_content_type(store: Path) -> None:
-    """Capture and cite share one Content-Type parser: a quoted ';' does not end a parameter.
+@pytest.mark.parametrize("content_types", [
+    ['Text/HTML; note="see;charset=iso-8859-5"; Charset="koi8-r"'],
+    ["text/html; charset=koi8-r", "image/png"],
+])
+def test_capture_and_cite_read_one_content_type(store: Path, content_types: list[str]) -> None:
+    """Capture and cite read a Content-Type alike, by one parser, from the first such field.
 
     Both used to split on every ';', so the charset quoted inside ``note`` was taken for the
-    page's, and the KOI8-R page was read as ISO-8859-5.
+    page's and the KOI8-R page was read as ISO-8859-5. Of two Content-Type fields the capture
+    kept the body for parsing by the last but parsed it by the first (so never did), and cite
+    read them joined ("text/html; charset=koi8-r, image/png").
     """
     words = "Съешь же ещё этих мягких французских булок, да выпей же чаю."
     page = (f"<!doctype html><html><head><title>Булки</title></head><body><article>"
             f"{f'<p>{words} {words} {words}</p>' * 6}</article></body></html>").encode("koi8-r")
-    content_type = 'Text/HTML; note="see;charset=iso-8859-5"; Charset="koi8-r"'
-    route = raw(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: "
-                f"{len(page)}\r\nConnection: close\r\n\r\n".encode() + page)
+    fields = "".join(f"Content-Type: {value}\r\n" for value in content_types)
+    route = raw(f"HTTP/1.1 200 OK\r\n{fields}Content-Length: {len(page)}\r\n"
+                f"Connection: close\r\n\r\n".encode() + page)
     with serve({"/page": route}) as server:
         snapshot = open_snapshot(capture(server.base_url + "/page", store=store).bundle)
     article = article_resource(snapshot.manifest)

@@ -384,13 +384,16 @@ class _Receiver:
 
     def on_response(self, event: h11.Response) -> None:
         self.response = event
-        content_type = None
+        content_type: str | None = None
         for name, value in event.headers.raw_items():
             if name.lower() == b"content-type":
-                content_type = parse_content_type(value.decode("latin-1")).media_type
+                # The first, as Exchange.media_type reads it: a body is kept for parsing
+                # exactly when the media type the pipeline then acts on says it is parsed.
+                if content_type is None:
+                    content_type = value.decode("latin-1")
             elif name.lower() == b"transfer-encoding":
                 self.chunked = True
-        if self.keep_entity(content_type):
+        if self.keep_entity(parse_content_type(content_type).media_type):
             self.entity = _spool(self.settings)
 
     def capped(self) -> bool:

@@ -66,6 +66,12 @@ class ArchivedDocument:
         return _render_text(_parse_document(self.html), _HTML)
 
 
+#: Fields that are one value, never a list (RFC 9110 section 8.3 for Content-Type): of
+#: repeated ones the first counts, as in the capture (``Exchange.header``), so that cite reads
+#: the media type the manifest records rather than "text/html, image/png".
+_SINGLE_VALUED = frozenset({"content-type"})
+
+
 def _parse_head(head: bytes) -> tuple[int | None, dict[str, str]]:
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
@@ -75,8 +81,11 @@ def _parse_head(head: bytes) -> tuple[int | None, dict[str, str]]:
         name, colon, value = line.partition(":")
         if colon:
             key = name.strip().lower()
-            # RFC 9110 section 5.3: repeated fields combine as a comma-separated list.
-            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+            if key not in headers:
+                headers[key] = value.strip()
+            elif key not in _SINGLE_VALUED:
+                # RFC 9110 section 5.3: repeated fields combine as a comma-separated list.
+                headers[key] = f"{headers[key]}, {value.strip()}"
     return status, headers
 
 
