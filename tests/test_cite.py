@@ -360,6 +360,29 @@ def test_documents_by_media_type(http: HttpBody, expected: str) -> None:
     assert document_from_body("http://127.0.0.1/x", http).text.strip() == expected
 
 
+def test_an_html_body_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import provenance.capture.extract.article as article_module
+    import provenance.cite.sources as sources_module
+    from provenance.capture.extract import decode_html as decode
+
+    calls: list[int] = []
+
+    def counting(body: bytes, charset: str | None) -> str:
+        calls.append(len(body))
+        return decode(body, charset)
+
+    monkeypatch.setattr(sources_module, "decode_html", counting)
+    monkeypatch.setattr(article_module, "decode_html", counting)
+    body = ("<html><head><title>Stra\u00dfe</title></head><body><article><p>"
+            + "Die Stra\u00dfe wird gesperrt. " * 40 + "</p></article></body></html>")
+    document = document_from_body("http://127.0.0.1/x",
+                                  HttpBody(200, "text/html", "iso-8859-1",
+                                           body.encode("latin-1")))
+    assert calls == [len(body)]
+    assert document.title == "Stra\u00dfe" and "Die Stra\u00dfe wird gesperrt." in document.text
+    assert document.full_text is not None and "Stra\u00dfe" in document.full_text
+
+
 def test_a_body_without_text_is_refused() -> None:
     with pytest.raises(UsageError, match=r"archived as image/png, which has no text"):
         document_from_body("http://127.0.0.1/i.png", HttpBody(200, "image/png", None, b"\x89PNG"))

@@ -151,8 +151,9 @@ def document_from_body(url: str, http: HttpBody) -> ArchivedDocument:
     media_type = http.media_type or _sniff(http.body)
     if media_type in HTML_TYPES:
         html = decode_html(http.body, http.charset)
+        # Decoded once: the extraction parses the same text that full_text is made from.
         # The body links are not needed here: none are described (30 us each).
-        extraction = extract_article(http.body, url, http.charset, max_links=0)
+        extraction = extract_article(html, url, max_links=0)
         meta = extraction.metadata
         return ArchivedDocument(url=url, text=extraction.text, title=meta.title,
                                 authors=meta.authors, published=meta.published,

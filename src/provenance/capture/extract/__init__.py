@@ -1,6 +1,7 @@
 """Read one captured HTML page: its metadata, article text, body links and page requisites.
 
-Everything here is a pure function of the bytes we were given: no network, no printing.
+Everything here is a pure function of the page we were given (its bytes, or the text
+decoded from them): no network, no printing.
 
 Body links are the ``<a href>`` elements inside the article's main content. trafilatura decides
 what the main content is; to map its answer back onto the original elements (so that ``href``,

@@ -71,15 +71,21 @@ class PageReading:
 
 
 def read_article(
-    body: bytes, url: str, declared_charset: str | None = None, *, max_links: int | None = None
+    body: bytes | str, url: str, declared_charset: str | None = None, *,
+    max_links: int | None = None
 ) -> PageReading:
     """Parse the page ``body`` fetched from ``url`` as far as its body links and requisites.
+
+    ``body`` is the bytes as served, or a caller that needs the decoded text too (``cite``)
+    gives the ``str`` that ``decode_html(body, declared_charset)`` made of them, so that a
+    page is decoded once (``declared_charset`` is then not used).
 
     With ``max_links``, only the first that many body links are kept (describing each costs
     30 µs: 3 s for a page of 100,000); ``more_links`` counts the rest. Never raises on bad
     input: a page with no article yields best-effort text.
     """
-    root, cut = _parse_bounded(decode_html(body, declared_charset))
+    markup = body if isinstance(body, str) else decode_html(body, declared_charset)
+    root, cut = _parse_bounded(markup)
     base = _document_base(root, url)
     requisites = _requisites_from_tree(root, base)
     anchors = [anchor for anchor in root.iter("a") if anchor.get("href") is not None]
@@ -105,10 +111,11 @@ def read_article(
 
 
 def extract_article(
-    body: bytes, url: str, declared_charset: str | None = None, *, max_links: int | None = None
+    body: bytes | str, url: str, declared_charset: str | None = None, *,
+    max_links: int | None = None
 ) -> ArticleExtraction:
     """Extract metadata, text, body links and requisites of the page ``body`` fetched from ``url``.
 
-    Both steps at once (see ``read_article`` for ``max_links``).
+    Both steps at once (see ``read_article`` for ``body`` as ``str`` and ``max_links``).
     """
     return read_article(body, url, declared_charset, max_links=max_links).finish()
