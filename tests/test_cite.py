@@ -256,6 +256,44 @@ def test_a_quote_outside_the_main_text_is_found_in_the_page(captured: Captured) 
     assert build_context(captured.snapshot, options).quote is not None
 
 
+def test_a_quote_check_folds_each_text_once(captured: Captured,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found and linked, or missed and hinted at, each archived text is folded once.
+
+    The found quote crosses a paragraph break, so its link is built from edge phrases that
+    are looked up in the whole text; only the quote and those short phrases fold again.
+    """
+    import provenance.cite.context as context_module
+    import provenance.cite.fragments as fragments_module
+    import provenance.cite.quotes as quotes_module
+    from provenance.cite.folding import FoldedText
+    from provenance.cite.folding import fold as real_fold
+
+    folded: list[str] = []
+
+    def counting(text: str) -> FoldedText:
+        folded.append(text)
+        return real_fold(text)
+
+    for module in (context_module, fragments_module, quotes_module):
+        monkeypatch.setattr(module, "fold", counting)
+    stored = article_text(captured.snapshot)
+    assert stored
+    build_context(captured.snapshot, CiteOptions(quote=PARAGRAPH_QUOTE))
+    assert folded.count(stored) == 1
+
+    source = next(r for r in captured.snapshot.manifest.resources
+                  if r.url == captured.base_url + demo.REPORT_PATH)
+    document = read_document(captured.snapshot, source)
+    assert document.full_text
+    folded.clear()
+    options = CiteOptions(source=source.url,
+                          quote="the outcome was reported as a close, hard-won decision")
+    with pytest.raises(QuoteNotFoundError, match="quote not found"):
+        build_context(captured.snapshot, options)
+    assert (folded.count(document.text), folded.count(document.full_text)) == (1, 1)
+
+
 def test_a_sidebar_passage_is_not_a_quote_of_the_article(captured: Captured) -> None:
     # The "most read" sidebar is on the archived page but not in the article text: citing it
     # under the article's authors would misattribute it. Telling the user where it was seen

@@ -22,12 +22,20 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Literal
 from urllib.parse import urlsplit
 
 from provenance.capture.urls import without_fragment
 from provenance.cite.fragments import text_fragment_url
-from provenance.cite.quotes import closest_start, find_quote, fold_quote
+from provenance.cite.quotes import (
+    FoldedText,
+    QuoteMatch,
+    closest_start,
+    find_quote,
+    fold,
+    fold_quote,
+)
 from provenance.cite.sources import ArchivedDocument, read_document
 from provenance.cite.stamps import TimeStamp, bundle_timestamps
 from provenance.errors import UsageError, VerificationError
@@ -179,22 +187,43 @@ class _Cited:
     resource_id: str | None = None
 
 
-def _document_texts(document: ArchivedDocument) -> list[str]:
+class _Text:
+    """An archived text, and its fold made once, however many searches and links read it.
+
+    A quote check may search one text, search it again to cite it, build its fragment link
+    and look for a near miss. Each of these used to fold the whole text anew, and folding
+    is most of a check's time once the text is read (three folds of a 0.6 MB page: 160 ms,
+    one: 55 ms).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @cached_property
+    def folded(self) -> FoldedText:
+        return fold(self.text)
+
+    def find(self, quote: str) -> QuoteMatch | None:
+        return find_quote(quote, self.text, folded=self.folded)
+
+
+def _document_texts(document: ArchivedDocument) -> list[_Text]:
     """The main text first; then, for HTML, everything visible on the page."""
-    texts = [document.text]
+    texts = [_Text(document.text)]
     if document.full_text:
-        texts.append(document.full_text)
+        texts.append(_Text(document.full_text))
     return texts
 
 
-def _verified_quote(quote: str, url: str, texts: list[str]) -> Quote:
+def _verified_quote(quote: str, url: str, texts: list[_Text]) -> Quote:
     for text in texts:
-        match = find_quote(quote, text)
+        match = text.find(quote)
         if match is not None:
             return Quote(passage=" ".join(match.passage.split()),
-                         fragment_url=text_fragment_url(url, text, match.start, match.end))
-    hint = next((near for near in (closest_start(quote, text) for text in texts) if near),
-                None)
+                         fragment_url=text_fragment_url(url, text.text, match.start, match.end,
+                                                        folded=text.folded))
+    hint = next((near for near in (closest_start(quote, text.text, folded=text.folded)
+                                   for text in texts) if near), None)
     raise QuoteNotFoundError(
         f"quote not found in the archived text of {url}",
         remedy=f"the closest passage there reads “{hint}”" if hint else None)
@@ -208,23 +237,24 @@ def _article_quote(snapshot: Snapshot, article: Resource | None, url: str, quote
     navigation label) is not a quote of the article: citing it under the article's authors
     would misattribute it, so it is refused, with a hint saying where it was seen.
     """
-    stored = article_text(snapshot)
-    if stored:
-        if find_quote(quote, stored) is not None:
+    stored_text = article_text(snapshot)
+    if stored_text:
+        stored = _Text(stored_text)
+        if stored.find(quote) is not None:
             return _verified_quote(quote, url, [stored])
         elsewhere = None
         if article is not None and article.response is not None:
             with contextlib.suppress(UsageError):
                 page = document or read_document(snapshot, article)
                 elsewhere = next((text for text in _document_texts(page)[1:]
-                                  if find_quote(quote, text) is not None), None)
+                                  if text.find(quote) is not None), None)
         if elsewhere is not None:
             raise QuoteNotFoundError(
                 f"quote not found in the archived article text of {url}",
                 remedy="it appears elsewhere on the archived page (navigation, a sidebar, a "
                        "byline or footer), which is not the article's text")
         return _verified_quote(quote, url, [stored])
-    texts: list[str] = []
+    texts: list[_Text] = []
     if document is None and article is not None and article.response is not None:
         document = read_document(snapshot, article)
     if document is not None:

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote as percent_encode
 
-from provenance.cite.quotes import fold
+from provenance.cite.quotes import FoldedText, fold
 
 #: passages longer than this (whitespace collapsed) are linked as textStart,textEnd
 MAX_START_ONLY = 80
@@ -77,9 +77,9 @@ def _phrase(text: str, words: list[_Word]) -> str:
 class _Locator:
     """Folded text of the whole page, to check where a phrase first occurs."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, folded: FoldedText | None) -> None:
         self.text = text
-        self.folded = fold(text)
+        self.folded = fold(text) if folded is None else folded
 
     def index(self, offset: int) -> int:
         """The folded index of the character at original ``offset``."""
@@ -91,8 +91,13 @@ class _Locator:
         return self.folded.text.find(phrase, searched_from) == self.index(words[0].start)
 
 
-def text_directive(text: str, start: int, end: int) -> str:
-    """The ``text=...`` directive for the passage ``text[start:end]`` of an archived text."""
+def text_directive(text: str, start: int, end: int, *,
+                   folded: FoldedText | None = None) -> str:
+    """The ``text=...`` directive for the passage ``text[start:end]`` of an archived text.
+
+    ``folded`` is ``fold(text)`` if the caller has it already (the quote was just found in
+    it), so that a long passage's link does not fold the whole page once more.
+    """
     start, end = _widen_to_words(text, start, end)
     words = _words(text, start, end)
     if not words:
@@ -100,7 +105,7 @@ def text_directive(text: str, start: int, end: int) -> str:
     one_block = words[0].block == words[-1].block
     if one_block and len(_phrase(text, words)) <= MAX_START_ONLY:
         return "text=" + encode_value(_phrase(text, words))
-    locator = _Locator(text)
+    locator = _Locator(text, folded)
     first_block = [w for w in words if w.block == words[0].block]
     last_block = [w for w in words if w.block == words[-1].block]
     if one_block:
@@ -130,6 +135,10 @@ def with_directive(url: str, directive: str) -> str:
     return f"{base}#{fragment}{_DIRECTIVE_DELIMITER}{directive}"
 
 
-def text_fragment_url(url: str, text: str, start: int, end: int) -> str:
-    """A link to ``url`` that scrolls to and highlights ``text[start:end]``."""
-    return with_directive(url, text_directive(text, start, end))
+def text_fragment_url(url: str, text: str, start: int, end: int, *,
+                      folded: FoldedText | None = None) -> str:
+    """A link to ``url`` that scrolls to and highlights ``text[start:end]``.
+
+    ``folded`` is ``fold(text)``, if the caller has it (see ``text_directive``).
+    """
+    return with_directive(url, text_directive(text, start, end, folded=folded))

@@ -46,15 +46,17 @@ class QuoteMatch:
     passage: str
 
 
-def find_quote(quote: str, text: str) -> QuoteMatch | None:
+def find_quote(quote: str, text: str, *, folded: FoldedText | None = None) -> QuoteMatch | None:
     """The first place ``quote`` occurs in ``text`` (folded on both sides), or None.
 
-    An empty quote (nothing left after folding) is the caller's mistake; it never matches.
+    ``folded`` is ``fold(text)``, from a caller that reads one text more than once (folding
+    is a pass over the whole text; the quote is short). An empty quote (nothing left after
+    folding) is the caller's mistake; it never matches.
     """
     needle = fold_quote(quote)
     if not needle:
         return None
-    haystack = fold(text)
+    haystack = fold(text) if folded is None else folded
     at = haystack.text.find(needle)
     while at >= 0:
         if _on_word_boundaries(haystack.text, at, at + len(needle)) and \
@@ -72,17 +74,17 @@ def _on_word_boundaries(text: str, start: int, end: int) -> bool:
     return not (cuts_start or cuts_end)
 
 
-def closest_start(quote: str, text: str, *, min_words: int = 3,
-                  context_words: int = 6) -> str | None:
+def closest_start(quote: str, text: str, *, folded: FoldedText | None = None,
+                  min_words: int = 3, context_words: int = 6) -> str | None:
     """What the text says where the longest matching start of ``quote`` is found, if anything.
 
     A cheap hint for a near miss: the longest prefix of the quote (whole words, at least
     ``min_words``) that occurs in the text, followed by the next ``context_words`` words of
     the original text there. Prefix occurrence is monotonic, so a binary search needs only
-    O(log words) substring searches.
+    O(log words) substring searches. ``folded`` is ``fold(text)``, as for ``find_quote``.
     """
     words = fold_quote(quote).split(" ")
-    haystack = fold(text)
+    haystack = fold(text) if folded is None else folded
     low, high = 0, len(words)  # invariant: words[:low] occurs (or low == 0)
     while low < high:
         middle = (low + high + 1) // 2
