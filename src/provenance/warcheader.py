@@ -48,11 +48,12 @@ class WarcHeader(Mapping[str, str]):
     Names are case-insensitive (WARC 1.1 section 4) and are looked up in lower case.
     """
 
-    __slots__ = ("_values", "version")
+    __slots__ = ("_repeats", "_values", "version")
 
-    def __init__(self, version: str, values: dict[str, list[str]]) -> None:
+    def __init__(self, version: str, values: dict[str, list[str]], repeats: bool) -> None:
         self.version = version
         self._values = values
+        self._repeats = repeats  # whether any field occurs more than once
 
     def __getitem__(self, name: str) -> str:
         return self._values[name][0]
@@ -70,6 +71,8 @@ class WarcHeader(Mapping[str, str]):
     @property
     def repeated(self) -> tuple[str, ...]:
         """Fields section 5 defines that occur more than once but may not (spelt as there)."""
+        if not self._repeats:
+            return ()
         return tuple(DEFINED_FIELDS[name] for name, values in self._values.items()
                      if len(values) > 1 and name in DEFINED_FIELDS
                      and name not in REPEATABLE_FIELDS)
@@ -91,8 +94,15 @@ def parse_header(head: bytes | bytearray) -> WarcHeader | None:
         return None
     lines = head.decode("utf-8", "replace").split("\r\n")
     values: dict[str, list[str]] = {}
+    repeats = False
     for line in lines[1:]:
         if line:
             name, _, value = line.partition(":")
-            values.setdefault(name.strip().lower(), []).append(value.strip())
-    return WarcHeader(lines[0], values)
+            key = name.strip().lower()
+            found = values.get(key)
+            if found is None:
+                values[key] = [value.strip()]
+            else:
+                found.append(value.strip())
+                repeats = True
+    return WarcHeader(lines[0], values, repeats)
