@@ -399,8 +399,8 @@ def test_documents_by_media_type(http: HttpBody, expected: str) -> None:
 
 
 def test_an_html_body_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import provenance.capture.extract as extract_package
     import provenance.capture.extract.article as article_module
-    import provenance.cite.sources as sources_module
     from provenance.capture.extract import decode_html as decode
 
     calls: list[int] = []
@@ -409,7 +409,8 @@ def test_an_html_body_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append(len(body))
         return decode(body, charset)
 
-    monkeypatch.setattr(sources_module, "decode_html", counting)
+    # cite imports decode_html from the package when it reads a page (not at start-up)
+    monkeypatch.setattr(extract_package, "decode_html", counting)
     monkeypatch.setattr(article_module, "decode_html", counting)
     body = ("<html><head><title>Stra\u00dfe</title></head><body><article><p>"
             + "Die Stra\u00dfe wird gesperrt. " * 40 + "</p></article></body></html>")
