@@ -120,3 +120,18 @@ def test_a_rebuild_whose_scratch_file_a_cleaner_removes_still_builds_the_catalog
     assert report.catalog == tmp_path / catalog.CATALOG_FILE
     assert report.catalog.is_file()
     assert not list(tmp_path.glob(f"{catalog.REBUILD_PREFIX}*"))
+
+
+def test_what_is_not_a_lock_file_under_a_locks_name_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / ".tmp-odd.lock").mkdir()  # a directory where a lock file would be
+    target = tmp_path / "elsewhere"
+    (tmp_path / ".tmp-linked").mkdir()
+    (tmp_path / ".tmp-linked.lock").symlink_to(target)  # dangling: O_CREAT would make it
+    assert remove_stale_temporaries(tmp_path) == []
+    assert (tmp_path / ".tmp-odd.lock").is_dir()
+    assert (tmp_path / ".tmp-linked").is_dir()
+    assert not target.exists()
+    pending = open_pending(tmp_path, "next")  # and captures into the store still work
+    pending.discard()
+    (tmp_path / f"{catalog.REBUILD_PREFIX}odd.sqlite").mkdir()
+    assert catalog.reindex(tmp_path).catalog.is_file()

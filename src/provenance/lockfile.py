@@ -22,6 +22,7 @@ import errno
 import fcntl
 import os
 import shutil
+import stat
 from pathlib import Path
 
 _CREATE_ATTEMPTS = 64  # each lost attempt needs a cleaner's whole open-lock-unlink in between
@@ -65,12 +66,16 @@ def remove_abandoned(lock_path: Path, guarded: Path | None = None, *,
     Returns whether they were removed. With ``create``, a missing lock file is created (and
     then removed) so that a directory whose lock file is gone can still be claimed.
     """
-    flags = os.O_RDWR | os.O_CREAT if create else os.O_RDONLY
+    # O_NOFOLLOW: a symbolic link planted at the lock's name must not make us create or lock
+    # a file elsewhere.
+    flags = (os.O_RDWR | os.O_CREAT if create else os.O_RDONLY) | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(lock_path, flags | os.O_CLOEXEC, 0o600)
+        fd = os.open(lock_path, flags, 0o600)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # a directory or device under a lock's name: not ours to judge
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -79,7 +84,10 @@ def remove_abandoned(lock_path: Path, guarded: Path | None = None, *,
             return False  # overtaken: whatever is at the path now is somebody else's
         if guarded is not None:
             shutil.rmtree(guarded, ignore_errors=True)
-        lock_path.unlink(missing_ok=True)
+        try:
+            lock_path.unlink(missing_ok=True)
+        except OSError:  # a store shared read-only with us: what we may not remove stays
+            return guarded is not None and not guarded.exists()
         return True
     finally:
         os.close(fd)  # closing drops the lock
