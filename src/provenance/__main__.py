@@ -1,6 +1,6 @@
 """Entry point for ``python -m provenance``."""
 
-from provenance.cli import main
+from provenance.entry import main
 
 if __name__ == "__main__":
     main()

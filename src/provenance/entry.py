@@ -1,0 +1,21 @@
+"""The console script's entry point: a Ctrl-C while the CLI is still loading gets one line too.
+
+Loading the CLI (typer, rich, every command's signature) takes ~0.2 s; ``cli.main`` turns a
+Ctrl-C into one line and exit 130 only once it runs, so the import happens in here, under the
+same promise (README, "Exit codes").
+"""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as in cli.app
+
+
+def main() -> None:
+    try:
+        from provenance.cli import main as cli_main
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted; nothing half-written was kept\n")
+        sys.exit(EXIT_INTERRUPTED)
+    cli_main()
