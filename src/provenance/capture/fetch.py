@@ -24,13 +24,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import SplitResult
 
 import h11
 
-from provenance.capture.content import parse_content_type
+from provenance.capture.content import ContentType, parse_content_type
 from provenance.capture.secrets import redact_head
 from provenance.hashing import RunningDigest
 from provenance.timeutil import utc_now
@@ -131,13 +132,18 @@ class Exchange:
                 return value
         return None
 
+    @cached_property
+    def content_type(self) -> ContentType:
+        """The first Content-Type field, parsed once (media type and charset are both read)."""
+        return parse_content_type(self.header("Content-Type"))
+
     @property
     def media_type(self) -> str | None:
-        return parse_content_type(self.header("Content-Type")).media_type
+        return self.content_type.media_type
 
     @property
     def charset(self) -> str | None:
-        return parse_content_type(self.header("Content-Type")).charset
+        return self.content_type.charset
 
     def close(self) -> None:
         self.raw_body.close()
