@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -113,6 +115,35 @@ def test_article_cut_short_is_partial(store: Path) -> None:
     assert result.manifest.resources[0].outcome == "truncated"
     assert result.manifest.state == "PARTIAL"
     assert "cut short" in (result.manifest.state_reason or "")
+
+
+def test_a_reset_mid_body_is_a_truncation_not_a_capture(store: Path) -> None:
+    """A connection reset before Content-Length is reached cuts the source short.
+
+    The bytes that came are kept (Linux hands them over before the reset), and the record,
+    the resource and the link all say the body is incomplete.
+    """
+    def reset(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                            b"Content-Length: 10000\r\n\r\n" + b"x" * 500)
+        handler.wfile.flush()
+        # SO_LINGER 0: close() sends a reset instead of an orderly end.
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      struct.pack("ii", 1, 0))
+        handler.connection.close()
+
+    with serve({"/a": html(article(["/reset"])), "/reset": reset}) as server:
+        result = capture(f"{server.base_url}/a", store=store,
+                         settings=CaptureSettings(requisites=False))
+    source = next(r for r in result.manifest.resources if r.url.endswith("/reset"))
+    assert (source.outcome, source.reason) == ("truncated", "Connection reset by peer")
+    assert source.response is not None
+    head, block = read_record(result.bundle, source.response)
+    assert b"\r\nWARC-Truncated: disconnect\r\n" in head
+    assert block.endswith(b"\r\n\r\n" + b"x" * 500)
+    link = result.manifest.links[0]
+    assert (link.outcome, link.reason) == ("captured", "truncated: Connection reset by peer")
+    assert result.manifest.state == "PARTIAL"
 
 
 def test_malformed_redirect_location_is_a_failure_not_a_crash(store: Path) -> None:

@@ -1,10 +1,10 @@
 """The only network code: one HTTP/1.1 exchange, recorded exactly as it crossed the wire.
 
-We drive the socket ourselves and let ``h11`` (a sans-I/O HTTP/1.1 parser) interpret the bytes,
-so the bytes we store are the bytes we received: status line, header order and case, chunk
-framing and content-coding intact (DESIGN.md section 2, "response fidelity"; WARC 1.1 section
-6.3.5: a response record's block is the full HTTP response). Client libraries that hand back
-decoded bodies cannot give us that.
+We drive the socket ourselves (an asyncio protocol per exchange) and let ``h11`` (a sans-I/O
+HTTP/1.1 parser) interpret the bytes, so the bytes we store are the bytes we received: status
+line, header order and case, chunk framing and content-coding intact (DESIGN.md section 2,
+"response fidelity"; WARC 1.1 section 6.3.5: a response record's block is the full HTTP
+response). Client libraries that hand back decoded bodies cannot give us that.
 
 Each exchange uses its own connection with ``Connection: close``, so every record carries the
 address and TLS session it really came over. Bodies are spooled to temporary files while they
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import re
 import socket
 import ssl
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -192,8 +192,8 @@ def ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
 _DER = getattr(ssl, "ENCODING_DER", None) or __import__("_ssl").ENCODING_DER
 
 
-def _tls_details(writer: asyncio.StreamWriter) -> TLSDetails | None:
-    ssl_object: Any = writer.get_extra_info("ssl_object")
+def _tls_details(transport: asyncio.BaseTransport) -> TLSDetails | None:
+    ssl_object: Any = transport.get_extra_info("ssl_object")
     if ssl_object is None:
         return None
     chain: list[bytes] = []
@@ -471,7 +471,8 @@ async def fetch(
     https = parts.scheme == "https"
     host = parts.hostname or ""
     port = parts.port or (443 if https else 80)
-    deadline = time.monotonic() + settings.total_timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.total_timeout
     started = utc_now()
     try:
         # A resolver that never answers must not outlast the connect timeout.
@@ -480,109 +481,31 @@ async def fetch(
     except TimeoutError:
         raise FetchError(f"DNS lookup for {host} timed out after "
                          f"{settings.connect_timeout:g}s", limit="connect_timeout") from None
-    reader, writer, peer_ip = await _connect(host, port, addresses, https, settings,
-                                             address_policy, is_user_url)
-    exchange: Exchange | None = None
-    try:
-        exchange = await _exchange(url, parts, settings, keep_entity, reader, writer, peer_ip,
-                                   started, deadline, request_headers, on_request_sent)
-    finally:
-        writer.close()
-        try:
-            # The peer may already be gone; the exchange is recorded either way.
-            with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
-                async with asyncio.timeout(1.0):
-                    await writer.wait_closed()
-        except BaseException:
-            # Cancelled while closing: the finished exchange will never be returned, so its
-            # spooled files must be closed here.
-            if exchange is not None:
-                exchange.close()
-            raise
-    return exchange
-
-
-async def _connect(
-    host: str,
-    port: int,
-    addresses: Sequence[str],
-    https: bool,
-    settings: FetchSettings,
-    address_policy: AddressPolicy | None,
-    is_user_url: bool,
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
-    context = ssl_context(settings.ca_bundle) if https else None
-    last_problem = f"no address for {host}"
-    limit: Limit | None = None
-    refusal: str | None = None
-    for address in addresses:
-        if address_policy is not None:
-            refused = address_policy(host, address, is_user_url)
-            if refused is not None:
-                # Another address of the same name may be acceptable; only if none is do we
-                # report the refusal (and no packet was ever sent to a refused address).
-                refusal = refusal or refused
-                continue
-        try:
-            async with asyncio.timeout(settings.connect_timeout):
-                reader, writer = await asyncio.open_connection(
-                    address, port, ssl=context,
-                    server_hostname=host if https else None,
-                    limit=READ_SIZE,
-                )
-        except TimeoutError:
-            last_problem = f"connect timed out after {settings.connect_timeout:g}s"
-            limit = "connect_timeout"
-            continue
-        except OSError as error:
-            last_problem = _describe_os_error(error)
-            limit = None
-            if isinstance(error, ssl.SSLError):
-                break  # a TLS failure will not improve on another address of the same host
-            continue
-        return reader, writer, address
-    if refusal is not None and last_problem == f"no address for {host}":
-        raise FetchError(refusal, blocked=True)
-    raise FetchError(last_problem, limit=limit)
-
-
-async def _exchange(
-    url: str,
-    parts: SplitResult,
-    settings: FetchSettings,
-    keep_entity: Callable[[str | None], bool],
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    peer_ip: str,
-    started: datetime,
-    deadline: float,
-    request_headers: Sequence[tuple[str, str]],
-    on_request_sent: Callable[[SentRequest], None] | None,
-) -> Exchange:
     receiver = _Receiver(settings, keep_entity)
-    conn = receiver.conn
     request = h11.Request(method="GET", target=_request_target(parts),
                           headers=build_request(parts, settings, request_headers))
+    conn = receiver.conn
     request_bytes = (conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b"")
-    sent = SentRequest(*redact_head(request_bytes, settings.redact_request), started, peer_ip)
-    tls = _tls_details(writer)
-    problem: str | None = None
     try:
-        writer.write(request_bytes)
-        async with asyncio.timeout(settings.read_timeout):
-            await writer.drain()
+        protocol, peer_ip = await _connect(host, port, addresses, https, settings,
+                                           address_policy, is_user_url, receiver,
+                                           request_bytes, deadline)
+    except BaseException:
+        receiver.close()
+        raise
+    sent = SentRequest(*redact_head(request_bytes, settings.redact_request), started, peer_ip)
+    try:
         if on_request_sent is not None:
             on_request_sent(sent)
-        problem = await _receive(receiver, reader, settings, deadline)
-    except OSError as error:
-        problem = _describe_os_error(error)
-    except TimeoutError:
-        problem = "timed out sending the request"
+        problem = await protocol.finished
     except BaseException:
+        protocol.abort()
         receiver.close()  # FetchError, cancellation: nothing of this exchange survives
         raise
+    finally:
+        await protocol.closed()
     response = receiver.response
-    if response is None:
+    if response is None:  # the protocol raises instead; kept for the type checker
         receiver.close()
         raise FetchError(problem or "no HTTP response", peer_ip=peer_ip)
     if receiver.entity is not None:
@@ -602,7 +525,7 @@ async def _exchange(
         http_version=response.http_version.decode("ascii"),
         headers=[(n.decode("latin-1"), v.decode("latin-1"))
                  for n, v in response.headers.raw_items()],
-        tls=tls,
+        tls=protocol.tls,
         entity=receiver.entity,
         truncated=receiver.truncated,
         problem=problem,
@@ -611,65 +534,236 @@ async def _exchange(
     )
 
 
-async def _receive(
-    receiver: _Receiver,
-    reader: asyncio.StreamReader,
+async def _connect(
+    host: str,
+    port: int,
+    addresses: Sequence[str],
+    https: bool,
     settings: FetchSettings,
+    address_policy: AddressPolicy | None,
+    is_user_url: bool,
+    receiver: _Receiver,
+    request_bytes: bytes,
     deadline: float,
-) -> str | None:
-    """Read until the message ends; return a problem description for a cut-short body."""
-    conn = receiver.conn
-    while True:
-        try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError as error:
-            if receiver.response is None:
-                raise FetchError(f"malformed HTTP response: {error}") from None
-            receiver.truncated = receiver.truncated or "disconnect"
-            return f"malformed HTTP message body: {error}"
-        if event is h11.NEED_DATA:
-            if receiver.truncated == "length":
-                return f"response larger than the {settings.max_bytes}-byte cap; kept the prefix"
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return _timeout(receiver, f"total time limit of {settings.total_timeout:g}s hit",
-                                "total_timeout")
-            try:
-                async with asyncio.timeout(min(settings.read_timeout, remaining)):
-                    data = await reader.read(READ_SIZE)
-            except TimeoutError:
-                if time.monotonic() >= deadline:
-                    return _timeout(receiver,
-                                    f"total time limit of {settings.total_timeout:g}s hit",
-                                    "total_timeout")
-                return _timeout(receiver, f"read timed out after {settings.read_timeout:g}s",
-                                "read_timeout")
-            if not data:
-                conn.receive_data(b"")  # EOF: h11 decides whether the message was complete
+) -> tuple[_ExchangeProtocol, str]:
+    """Connect to the first address that accepts; the request goes out once connected."""
+    context = ssl_context(settings.ca_bundle) if https else None
+    loop = asyncio.get_running_loop()
+    last_problem = f"no address for {host}"
+    limit: Limit | None = None
+    refusal: str | None = None
+    for address in addresses:
+        if address_policy is not None:
+            refused = address_policy(host, address, is_user_url)
+            if refused is not None:
+                # Another address of the same name may be acceptable; only if none is do we
+                # report the refusal (and no packet was ever sent to a refused address).
+                refusal = refusal or refused
                 continue
+        make = functools.partial(_ExchangeProtocol, receiver, settings, request_bytes,
+                                 deadline, address)
+        try:
+            async with asyncio.timeout(settings.connect_timeout):
+                _transport, protocol = await loop.create_connection(
+                    make, address, port, ssl=context, server_hostname=host if https else None)
+        except TimeoutError:
+            last_problem = f"connect timed out after {settings.connect_timeout:g}s"
+            limit = "connect_timeout"
+            continue
+        except OSError as error:
+            last_problem = _describe_os_error(error)
+            limit = None
+            if isinstance(error, ssl.SSLError):
+                break  # a TLS failure will not improve on another address of the same host
+            continue
+        return protocol, address
+    if refusal is not None and last_problem == f"no address for {host}":
+        raise FetchError(refusal, blocked=True)
+    raise FetchError(last_problem, limit=limit)
+
+
+class _ExchangeProtocol(asyncio.Protocol):
+    """One exchange, driven by the event loop's own callbacks.
+
+    The request goes out in ``connection_made``, the moment the connection is up, and each
+    read is handed to the receiver inside ``data_received``: no stream buffer in between, no
+    task woken per read, one timer for both time limits. ``finished`` ends with the problem
+    that cut the body short (None when it was whole), or with the ``FetchError`` of an
+    exchange that gave no usable response.
+    """
+
+    def __init__(self, receiver: _Receiver, settings: FetchSettings, request_bytes: bytes,
+                 deadline: float, peer_ip: str) -> None:
+        self._receiver = receiver
+        self._settings = settings
+        self._request = request_bytes
+        self._deadline = deadline
+        self._peer_ip = peer_ip
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_read = 0.0
+        self._lost: asyncio.Future[None] = self._loop.create_future()
+        self.finished: asyncio.Future[str | None] = self._loop.create_future()
+        self.tls: TLSDetails | None = None
+
+    # The event loop's callbacks (asyncio.Protocol).
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self.tls = _tls_details(transport)
+        transport.write(self._request)
+        self._last_read = self._loop.time()
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self.finished.done():
+            return  # bytes after the end of the message (or after a limit): not part of it
+        self._last_read = self._loop.time()
+        receiver = self._receiver
+        try:
             kept = receiver.take(data)
             if kept:
-                conn.receive_data(kept)
+                receiver.conn.receive_data(kept)
             elif receiver.capped():
                 # The cap cut this read entirely; feeding h11 nothing would read as EOF.
-                return f"response larger than the {settings.max_bytes}-byte cap; kept the prefix"
-            continue
-        if isinstance(event, h11.Response):
-            receiver.on_response(event)
-        elif isinstance(event, h11.Data):
-            receiver.on_data(bytes(event.data))
-        elif isinstance(event, h11.EndOfMessage):
-            receiver.on_trailers(event)
-            return None
-        elif isinstance(event, h11.ConnectionClosed):
-            return None
-        # InformationalResponse (1xx) heads stay in the stored bytes; nothing else to do.
+                self._finish(self._over_cap())
+                return
+            self._advance()
+        except Exception as error:  # FetchError, or a bug: the caller sees it either way
+            self._fail(error)
 
+    def eof_received(self) -> bool:
+        if not self.finished.done():
+            try:
+                self._receiver.conn.receive_data(b"")  # h11 decides if the message was whole
+                self._advance()
+            except Exception as error:
+                self._fail(error)
+        return False  # and close the transport
 
-def _timeout(receiver: _Receiver, message: str, limit: Limit) -> str:
-    if receiver.response is None:
-        raise FetchError(message, limit=limit)
-    receiver.truncated = "time"
-    receiver.limit = limit
-    return message
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if not self.finished.done():
+            if exc is None:
+                self.eof_received()
+            else:
+                # A reset or another socket error before the message ended.
+                self._cut(_describe_os_error(exc) if isinstance(exc, OSError) else str(exc))
+        if not self.finished.done():
+            self._cut("connection closed")
+        if not self._lost.done():
+            self._lost.set_result(None)
 
+    # For ``fetch``.
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def closed(self) -> None:
+        """Close the connection and wait (a second at most) until it is gone.
+
+        So that no transport outlives the event loop: a TLS connection exchanges close_notify
+        alerts first. The peer may already be gone; the exchange is recorded either way.
+        """
+        if self._transport is None or self._lost.done():
+            return
+        self._transport.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await self._lost  # cancelled by the timeout: connection_lost then skips it
+        if not self._lost.done():
+            self._transport.abort()
+
+    # Inside.
+
+    def _advance(self) -> None:
+        """Take h11's events until it needs more bytes or the message is complete."""
+        receiver = self._receiver
+        conn = receiver.conn
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as error:
+                if receiver.response is None:
+                    raise FetchError(f"malformed HTTP response: {error}",
+                                     peer_ip=self._peer_ip) from None
+                receiver.truncated = receiver.truncated or "disconnect"
+                self._finish(f"malformed HTTP message body: {error}")
+                return
+            if event is h11.NEED_DATA:
+                if receiver.capped():
+                    self._finish(self._over_cap())
+                return
+            if isinstance(event, h11.Response):
+                receiver.on_response(event)
+            elif isinstance(event, h11.Data):
+                receiver.on_data(bytes(event.data))
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                if isinstance(event, h11.EndOfMessage):
+                    receiver.on_trailers(event)
+                self._finish(None)
+                return
+            # InformationalResponse (1xx) heads stay in the stored bytes; nothing else to do.
+
+    def _over_cap(self) -> str:
+        return f"response larger than the {self._settings.max_bytes}-byte cap; kept the prefix"
+
+    def _arm(self) -> None:
+        when = min(self._last_read + self._settings.read_timeout, self._deadline)
+        self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        """One timer for both limits, re-armed when it fires (not on every read)."""
+        self._timer = None
+        if self.finished.done():
+            return
+        now = self._loop.time()
+        settings = self._settings
+        if now >= self._deadline:
+            self._time_out(f"total time limit of {settings.total_timeout:g}s hit",
+                           "total_timeout")
+        elif now >= self._last_read + settings.read_timeout:
+            self._time_out(f"read timed out after {settings.read_timeout:g}s", "read_timeout")
+        else:
+            self._arm()
+
+    def _time_out(self, message: str, limit: Limit) -> None:
+        receiver = self._receiver
+        if receiver.response is None:
+            self._fail(FetchError(message, limit=limit, peer_ip=self._peer_ip))
+            return
+        receiver.truncated = "time"
+        receiver.limit = limit
+        self._finish(message)
+
+    def _cut(self, problem: str) -> None:
+        """The connection ended before h11 saw the end of the message."""
+        receiver = self._receiver
+        if receiver.response is None:
+            self._fail(FetchError(problem, peer_ip=self._peer_ip))
+            return
+        receiver.truncated = receiver.truncated or "disconnect"
+        self._finish(problem)
+
+    def _finish(self, problem: str | None) -> None:
+        if not self.finished.done():
+            self.finished.set_result(problem)
+        self._stop()
+
+    def _fail(self, error: Exception) -> None:
+        if not self.finished.done():
+            self.finished.set_exception(error)
+        self._stop()
+
+    def _stop(self) -> None:
+        self._disarm()
+        if self._transport is not None:
+            self._transport.close()
