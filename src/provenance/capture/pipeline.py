@@ -670,10 +670,15 @@ class _Capture:
         if over:
             self.session.note_limit("max_links", self.url, f"{over} more body link(s) than the "
                                     f"limit of {self.settings.max_links} were not followed")
-        tasks = {index: self.session.get(url, "linked_source")
-                 for index, (url, reason) in enumerate(zip(reading.link_urls, skips,
-                                                           strict=True))
-                 if reason is None}
+        tasks: dict[int, asyncio.Task[_Chain]] = {}
+        for index, (url, reason) in enumerate(zip(reading.link_urls, skips, strict=True)):
+            if reason is None:
+                tasks[index] = self.session.get(url, "linked_source")
+                # One pass of the loop per source: the connections made so far send their
+                # requests now, not all together once the last one is up, so the answers
+                # come back spread out as well and each is recorded as it comes, instead of
+                # 50 queueing at once (5.9 ms of the 50-source benchmark; benchmarks/README).
+                await asyncio.sleep(0)
         # Work that no request should wait for is done once the requests are out, while the
         # sources take their time to answer: the catalog lookup of the previous capture, the
         # request records (written beside each response), the anchor texts, contexts and page
