@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import pytest
+
 from helpers import make_signer, read_record
+from provenance.capture import fetch as fetch_module
 from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import capture
+from provenance.capture.urls import parse_fetchable
 from provenance.verify import verify_bundle
 from servers import RawRoute, html, raw, serve
 
@@ -226,3 +231,34 @@ def test_a_resolver_that_never_answers_hits_the_connect_timeout(store: Path) -> 
     assert "DNS lookup for silent.test timed out after 0.3s" in (manifest.state_reason or "")
     assert [(hit.limit, hit.url) for hit in manifest.limits_hit] == [
         ("connect_timeout", "http://silent.test/a")]
+
+
+def test_a_fetch_cancelled_while_closing_keeps_no_file_open(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled after its answer came, while its connection closes: the spools are closed.
+
+    Such an exchange is never returned, so nobody else could close them (a capture being torn
+    down cancels its fetches at any point). An unclosed spool warns when collected, and the
+    warning fails the test.
+    """
+    closing = asyncio.Event()
+    original = fetch_module._ExchangeProtocol.closed
+
+    async def closed(self: fetch_module._ExchangeProtocol) -> None:
+        closing.set()  # observed, then the real closing goes on
+        await original(self)
+
+    monkeypatch.setattr(fetch_module._ExchangeProtocol, "closed", closed)
+    settings = fetch_module.FetchSettings(user_agent="test")
+
+    async def main(url: str) -> None:
+        task = asyncio.create_task(fetch_module.fetch(
+            url, parse_fetchable(url), settings, keep_entity=lambda _media: True))
+        await closing.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with serve({"/x": html("<p>whole</p>")}) as server:
+        asyncio.run(main(f"{server.base_url}/x"))
+    gc.collect()

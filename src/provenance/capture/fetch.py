@@ -498,12 +498,13 @@ async def fetch(
         if on_request_sent is not None:
             on_request_sent(sent)
         problem = await protocol.finished
-    except BaseException:
-        protocol.abort()
-        receiver.close()  # FetchError, cancellation: nothing of this exchange survives
-        raise
-    finally:
         await protocol.closed()
+    except BaseException:
+        # FetchError, or cancellation (also while closing a finished exchange, which will
+        # then never be returned): nothing of this exchange survives.
+        protocol.abort()
+        receiver.close()
+        raise
     response = receiver.response
     if response is None:  # the protocol raises instead; kept for the type checker
         receiver.close()
