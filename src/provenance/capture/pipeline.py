@@ -540,6 +540,14 @@ class _Session:
             record=_location("archive", record))
 
 
+@dataclass(frozen=True)
+class _LinkPlan:
+    """The body links of a page: per link, why it is skipped (or None), and the fetches sent."""
+
+    skips: list[str | None]
+    tasks: dict[int, asyncio.Task[_Chain]]
+
+
 @dataclass
 class _ArticleOutcome:
     chain: _Chain
@@ -653,11 +661,8 @@ class _Capture:
                           if scheme_of(u) in FETCHABLE_SCHEMES]
                 await asyncio.gather(*(self._requisite(u, depth + 1) for u in nested))
 
-    async def links(self, article: _ArticleOutcome, article_urls: set[str]) -> list[BodyLink]:
-        """Fetch the body links; finish reading the page while they are on their way."""
-        reading = article.reading
-        if reading is None:
-            return []
+    async def send_links(self, reading: PageReading, article_urls: set[str]) -> _LinkPlan:
+        """Decide which body links to follow and start fetching them, one by one."""
         skips: list[str | None] = []  # per body link: why it is skipped, or None to follow it
         chosen: set[str] = set()
         for url in reading.link_urls:
@@ -679,6 +684,13 @@ class _Capture:
                 # come back spread out as well and each is recorded as it comes, instead of
                 # 50 queueing at once (5.9 ms of the 50-source benchmark; benchmarks/README).
                 await asyncio.sleep(0)
+        return _LinkPlan(skips, tasks)
+
+    async def links(self, article: _ArticleOutcome, plan: _LinkPlan) -> list[BodyLink]:
+        """Wait for the body links; finish reading the page while they are on their way."""
+        reading = article.reading
+        assert reading is not None  # only an HTML article has body links to send
+        skips, tasks = plan.skips, plan.tasks
         # Work that no request should wait for is done once the requests are out, while the
         # sources take their time to answer: the catalog lookup of the previous capture, the
         # request records (written beside each response), the anchor texts, contexts and page
@@ -830,9 +842,10 @@ async def _run(capture: _Capture, started: datetime, result: _RunResult) -> None
     # Linked sources first: they are the slow ones (other sites), so their requests go out
     # before the page's own stylesheets and images, whose quick answers would otherwise be
     # recorded and parsed in between.
-    links = asyncio.create_task(capture.links(article, article_urls))
-    await capture.requisites(reading)
-    result.links = await links
+    plan = await capture.send_links(reading, article_urls)
+    requisites = asyncio.create_task(capture.requisites(reading))
+    result.links = await capture.links(article, plan)
+    await requisites
 
 
 def capture(
