@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from helpers import read_record, run_cli
+from provenance.capture.fetch import FetchSettings, fetch
 from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import capture
+from provenance.capture.urls import parse_fetchable
 from servers import LoopbackPKI, Server, html, make_pki, serve
 
 ARTICLE = """<!doctype html><html lang="en"><head><title>Secure report</title></head>
@@ -86,3 +92,35 @@ def test_bad_ca_bundle_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "not a readable PEM certificate file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_tls_peer_that_holds_the_connection_open_leaves_nothing_open(
+        pki: LoopbackPKI) -> None:
+    """The answer is whole, but the server neither closes nor answers close_notify.
+
+    The exchange is recorded, and after a second the connection is aborted: a transport left
+    open past the event loop warns when collected, and the warning fails the test.
+    """
+    stop = threading.Event()
+    body = b"<p>held open</p>"
+
+    def hold(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                            + str(len(body)).encode() + b"\r\n\r\n" + body)
+        handler.wfile.flush()
+        stop.wait(30)  # until the test is over: no close, no close_notify
+
+    settings = FetchSettings(user_agent="test", ca_bundle=pki.ca_pem)
+    with serve({"/held": hold}, tls=pki.server_context) as server:
+        url = f"{server.base_url}/held"
+        try:
+            exchange = asyncio.run(fetch(url, parse_fetchable(url), settings))
+        finally:
+            stop.set()
+    try:
+        assert (exchange.status, exchange.truncated, exchange.problem) == (200, None, None)
+        assert exchange.raw_body.read() == body
+        assert exchange.tls is not None
+    finally:
+        exchange.close()
+    gc.collect()

@@ -262,3 +262,50 @@ def test_a_fetch_cancelled_while_closing_keeps_no_file_open(
     with serve({"/x": html("<p>whole</p>")}) as server:
         asyncio.run(main(f"{server.base_url}/x"))
     gc.collect()
+
+
+def test_a_fetch_cancelled_as_its_connection_comes_up_leaves_nothing_behind(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancelled after the request went out but before the connection was handed over.
+
+    Nothing of that attempt may stay open, and no outcome may be left unread (asyncio would
+    report "Future exception was never retrieved").
+    """
+    original = fetch_module._ExchangeProtocol.connection_made
+    tasks: list[asyncio.Task[fetch_module.Exchange]] = []
+
+    def connection_made(self: fetch_module._ExchangeProtocol,
+                        transport: asyncio.BaseTransport) -> None:
+        original(self, transport)  # the request is out now
+        tasks[0].cancel()  # and create_connection has not returned yet
+
+    monkeypatch.setattr(fetch_module._ExchangeProtocol, "connection_made", connection_made)
+    settings = fetch_module.FetchSettings(user_agent="test")
+    reported: list[dict[str, object]] = []
+
+    async def main(url: str) -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, context: reported.append(context))
+        tasks.append(asyncio.create_task(fetch_module.fetch(
+            url, parse_fetchable(url), settings, keep_entity=lambda _media: True)))
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[0]
+
+    with serve({"/x": html("<p>whole</p>")}) as server:
+        asyncio.run(main(f"{server.base_url}/x"))
+    gc.collect()
+    assert reported == []
+
+
+def test_a_head_over_256_kib_is_refused_however_it_is_read(store: Path) -> None:
+    """A response head past 256 KiB fails the source, whether it comes in one read or many."""
+    head = (b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 300_000
+            + b"\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+    routes = {"/a": html(article(["/big-head"])), "/big-head": raw(head)}
+    with serve(routes) as server:
+        result = capture(f"{server.base_url}/a", store=store,
+                         settings=CaptureSettings(requisites=False))
+    source = next(r for r in result.manifest.resources if r.url.endswith("/big-head"))
+    assert (source.outcome, source.reason) == (
+        "failed", "malformed HTTP response: header block too large")
+    assert source.peer_ip == "127.0.0.1"

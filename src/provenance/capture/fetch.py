@@ -14,7 +14,6 @@ are hashed, so memory stays flat whatever the response size.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import ipaddress
 import re
@@ -331,9 +330,10 @@ class _Receiver:
         if not self.head_done:
             self.head.extend(data)
             end = _find_head_end(self.head)
+            # Checked where the head ends, not per read: a read can be 256 KiB long.
+            if (end if end >= 0 else len(self.head)) > MAX_HEAD_BYTES:
+                raise FetchError("malformed HTTP response: header block too large")
             if end < 0:
-                if len(self.head) > MAX_HEAD_BYTES:
-                    raise FetchError("malformed HTTP response: header block too large")
                 return data
             rest = bytes(self.head[end:])
             del self.head[end:]
@@ -360,9 +360,9 @@ class _Receiver:
         start = 0
         while True:
             end = _find_head_end(self.interim[start:])
+            if (start + end if end >= 0 else len(self.interim)) > MAX_HEAD_BYTES:
+                raise FetchError("malformed HTTP response: header block too large")
             if end < 0:
-                if len(self.interim) > MAX_HEAD_BYTES:
-                    raise FetchError("malformed HTTP response: header block too large")
                 return data
             is_final = not _is_informational(self.interim[start:start + end])
             start += end
@@ -481,19 +481,22 @@ async def fetch(
     except TimeoutError:
         raise FetchError(f"DNS lookup for {host} timed out after "
                          f"{settings.connect_timeout:g}s", limit="connect_timeout") from None
-    receiver = _Receiver(settings, keep_entity)
     request = h11.Request(method="GET", target=_request_target(parts),
                           headers=build_request(parts, settings, request_headers))
-    conn = receiver.conn
-    request_bytes = (conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b"")
-    try:
-        protocol, peer_ip = await _connect(host, port, addresses, https, settings,
-                                           address_policy, is_user_url, receiver,
-                                           request_bytes, deadline)
-    except BaseException:
-        receiver.close()
-        raise
-    sent = SentRequest(*redact_head(request_bytes, settings.redact_request), started, peer_ip)
+
+    def attempt(peer_ip: str) -> _ExchangeProtocol:
+        # Each connection attempt has its own receiver: one that failed after its request
+        # went out must leave nothing in the h11 state of the next.
+        receiver = _Receiver(settings, keep_entity)
+        conn = receiver.conn
+        request_bytes = (conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+        return _ExchangeProtocol(receiver, settings, request_bytes, deadline, peer_ip)
+
+    protocol, peer_ip = await _connect(host, port, addresses, https, settings, address_policy,
+                                       is_user_url, attempt)
+    receiver = protocol.receiver
+    sent = SentRequest(*redact_head(protocol.request_bytes, settings.redact_request), started,
+                       peer_ip)
     try:
         if on_request_sent is not None:
             on_request_sent(sent)
@@ -543,11 +546,12 @@ async def _connect(
     settings: FetchSettings,
     address_policy: AddressPolicy | None,
     is_user_url: bool,
-    receiver: _Receiver,
-    request_bytes: bytes,
-    deadline: float,
+    attempt: Callable[[str], _ExchangeProtocol],
 ) -> tuple[_ExchangeProtocol, str]:
-    """Connect to the first address that accepts; the request goes out once connected."""
+    """Connect to the first address that accepts; the request goes out once connected.
+
+    ``attempt(address)`` makes the protocol of one connection attempt.
+    """
     context = ssl_context(settings.ca_bundle) if https else None
     loop = asyncio.get_running_loop()
     last_problem = f"no address for {host}"
@@ -561,17 +565,24 @@ async def _connect(
                 # report the refusal (and no packet was ever sent to a refused address).
                 refusal = refusal or refused
                 continue
-        make = functools.partial(_ExchangeProtocol, receiver, settings, request_bytes,
-                                 deadline, address)
+        made: list[_ExchangeProtocol] = []
+        make = functools.partial(_keep_attempt, made, attempt, address)
         try:
             async with asyncio.timeout(settings.connect_timeout):
                 _transport, protocol = await loop.create_connection(
                     make, address, port, ssl=context, server_hostname=host if https else None)
-        except TimeoutError:
-            last_problem = f"connect timed out after {settings.connect_timeout:g}s"
-            limit = "connect_timeout"
-            continue
-        except OSError as error:
+        except BaseException as error:
+            # Connected (the request may even be out) but create_connection did not return:
+            # a timeout or a cancellation between connection_made and its end. Nothing of
+            # that attempt is kept, and nothing of it is left open.
+            for abandoned in made:
+                abandoned.discard()
+            if not isinstance(error, (TimeoutError, OSError)):
+                raise
+            if isinstance(error, TimeoutError):
+                last_problem = f"connect timed out after {settings.connect_timeout:g}s"
+                limit = "connect_timeout"
+                continue
             last_problem = _describe_os_error(error)
             limit = None
             if isinstance(error, ssl.SSLError):
@@ -581,6 +592,12 @@ async def _connect(
     if refusal is not None and last_problem == f"no address for {host}":
         raise FetchError(refusal, blocked=True)
     raise FetchError(last_problem, limit=limit)
+
+
+def _keep_attempt(made: list[_ExchangeProtocol], attempt: Callable[[str], _ExchangeProtocol],
+                  address: str) -> _ExchangeProtocol:
+    made.append(attempt(address))
+    return made[-1]
 
 
 class _ExchangeProtocol(asyncio.Protocol):
@@ -595,9 +612,9 @@ class _ExchangeProtocol(asyncio.Protocol):
 
     def __init__(self, receiver: _Receiver, settings: FetchSettings, request_bytes: bytes,
                  deadline: float, peer_ip: str) -> None:
-        self._receiver = receiver
+        self.receiver = receiver
+        self.request_bytes = request_bytes
         self._settings = settings
-        self._request = request_bytes
         self._deadline = deadline
         self._peer_ip = peer_ip
         self._loop = asyncio.get_running_loop()
@@ -613,16 +630,16 @@ class _ExchangeProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        self.tls = _tls_details(transport)
-        transport.write(self._request)
         self._last_read = self._loop.time()
-        self._arm()
+        self._arm()  # first: whatever follows, the exchange has its time limits
+        self.tls = _tls_details(transport)
+        transport.write(self.request_bytes)
 
     def data_received(self, data: bytes) -> None:
         if self.finished.done():
             return  # bytes after the end of the message (or after a limit): not part of it
         self._last_read = self._loop.time()
-        receiver = self._receiver
+        receiver = self.receiver
         try:
             kept = receiver.take(data)
             if kept:
@@ -632,13 +649,16 @@ class _ExchangeProtocol(asyncio.Protocol):
                 self._finish(self._over_cap())
                 return
             self._advance()
-        except Exception as error:  # FetchError, or a bug: the caller sees it either way
+        except FetchError as error:
+            error.peer_ip = error.peer_ip or self._peer_ip
+            self._fail(error)
+        except Exception as error:  # a bug: the caller sees it all the same
             self._fail(error)
 
     def eof_received(self) -> bool:
         if not self.finished.done():
             try:
-                self._receiver.conn.receive_data(b"")  # h11 decides if the message was whole
+                self.receiver.conn.receive_data(b"")  # h11 decides if the message was whole
                 self._advance()
             except Exception as error:
                 self._fail(error)
@@ -649,6 +669,9 @@ class _ExchangeProtocol(asyncio.Protocol):
         if not self.finished.done():
             if exc is None:
                 self.eof_received()
+            elif isinstance(exc, ssl.SSLError):
+                # Past the handshake: _describe_os_error would call it a handshake failure.
+                self._cut(f"TLS error: {exc.reason or exc}")
             else:
                 # A reset or another socket error before the message ended.
                 self._cut(_describe_os_error(exc) if isinstance(exc, OSError) else str(exc))
@@ -663,26 +686,39 @@ class _ExchangeProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    async def closed(self) -> None:
-        """Close the connection and wait (a second at most) until it is gone.
+    def discard(self) -> None:
+        """Drop an attempt that will never be used: connection, spools, its outcome."""
+        self.abort()
+        self.receiver.close()
+        if not self.finished.done():
+            self.finished.cancel()
+        elif not self.finished.cancelled():
+            self.finished.exception()  # read, so that asyncio does not report it unread
 
-        So that no transport outlives the event loop: a TLS connection exchanges close_notify
-        alerts first. The peer may already be gone; the exchange is recorded either way.
+    async def closed(self) -> None:
+        """Close the connection and wait (a second at most) until it is gone, else abort it.
+
+        A TLS connection sends close_notify and waits for the peer's; a peer that keeps the
+        connection open without answering would otherwise leave the transport open past the
+        event loop. The exchange is recorded either way.
         """
-        if self._transport is None or self._lost.done():
+        transport = self._transport
+        if transport is None or self._lost.done():
             return
-        self._transport.close()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(1.0):
-                await self._lost  # cancelled by the timeout: connection_lost then skips it
+        if not transport.is_closing():
+            # Only once: a second close() of a 3.11 SSL transport drops its protocol, after
+            # which abort() does nothing.
+            transport.close()
+        # asyncio.wait, not a timeout around the await: a timeout would cancel the future.
+        await asyncio.wait({self._lost}, timeout=1.0)
         if not self._lost.done():
-            self._transport.abort()
+            transport.abort()
 
     # Inside.
 
     def _advance(self) -> None:
         """Take h11's events until it needs more bytes or the message is complete."""
-        receiver = self._receiver
+        receiver = self.receiver
         conn = receiver.conn
         while True:
             try:
@@ -737,7 +773,7 @@ class _ExchangeProtocol(asyncio.Protocol):
             self._arm()
 
     def _time_out(self, message: str, limit: Limit) -> None:
-        receiver = self._receiver
+        receiver = self.receiver
         if receiver.response is None:
             self._fail(FetchError(message, limit=limit, peer_ip=self._peer_ip))
             return
@@ -747,7 +783,7 @@ class _ExchangeProtocol(asyncio.Protocol):
 
     def _cut(self, problem: str) -> None:
         """The connection ended before h11 saw the end of the message."""
-        receiver = self._receiver
+        receiver = self.receiver
         if receiver.response is None:
             self._fail(FetchError(problem, peer_ip=self._peer_ip))
             return
@@ -766,5 +802,5 @@ class _ExchangeProtocol(asyncio.Protocol):
 
     def _stop(self) -> None:
         self._disarm()
-        if self._transport is not None:
+        if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
