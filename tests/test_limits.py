@@ -309,3 +309,18 @@ def test_a_head_over_256_kib_is_refused_however_it_is_read(store: Path) -> None:
     assert (source.outcome, source.reason) == (
         "failed", "malformed HTTP response: header block too large")
     assert source.peer_ip == "127.0.0.1"
+
+
+def test_host_names_the_resolver_cannot_encode_are_refused_not_fatal(store: Path) -> None:
+    """An empty label or one over 63 characters (RFC 1035) is a bad link, not a crash."""
+    long_label = "a" * 64
+    page = article([f"http://{long_label}.example/report"]).replace(
+        "<title>", '<link rel="icon" href="http://a..b/favicon.ico"><title>')
+    with serve({"/a": html(page)}) as server:
+        result = capture(f"{server.base_url}/a", store=store)
+    link = result.manifest.links[0]
+    assert (link.outcome, link.reason) == (
+        "skipped", f"invalid URL 'http://{long_label}.example/report': bad host name")
+    icon = next(r for r in result.manifest.resources if r.role == "requisite")
+    assert (icon.outcome, icon.reason) == (
+        "failed", "invalid URL 'http://a..b/favicon.ico': bad host name")

@@ -270,6 +270,8 @@ async def resolve(host: str, port: int) -> list[str]:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise FetchError(f"DNS lookup failed for {host}: {error.strerror}") from None
+    except UnicodeError:  # a name the IDNA codec refuses (parse_fetchable turns these away)
+        raise FetchError(f"DNS lookup failed for {host}: not a valid host name") from None
     addresses: list[str] = []
     for info in infos:
         address = str(info[4][0])
@@ -574,7 +576,8 @@ async def _connect(
         except BaseException as error:
             # Connected (the request may even be out) but create_connection did not return:
             # a timeout or a cancellation between connection_made and its end. Nothing of
-            # that attempt is kept, and nothing of it is left open.
+            # that attempt is kept, and nothing of it is left open. After such a timeout the
+            # next address gets the same GET again, and only that one is recorded.
             for abandoned in made:
                 abandoned.discard()
             if not isinstance(error, (TimeoutError, OSError)):

@@ -43,7 +43,9 @@ def parse_fetchable(url: str) -> SplitResult:
     if not host:
         raise UnfetchableURLError(f"invalid URL {url!r}: no host")
     try:
-        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
+        # Also for ASCII names: the codec refuses an empty label or one over 63 characters
+        # (RFC 1035 section 2.3.4), which the resolver would otherwise raise on mid-capture.
+        ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
         raise UnfetchableURLError(f"invalid URL {url!r}: bad host name") from None
     if any(c in ascii_host for c in " <>\"{}|\\^`%") or any(ord(c) < 33 for c in ascii_host):
