@@ -18,7 +18,7 @@ from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import capture
 from provenance.capture.urls import parse_fetchable
 from provenance.verify import verify_bundle
-from servers import RawRoute, html, raw, serve
+from servers import RawRoute, html, make_pki, raw, serve
 
 PARAGRAPH = ("The council's own minutes, published after the vote, list every amendment that was "
              "tabled and withdrawn during the session, and the sources below record each step. ")
@@ -264,13 +264,16 @@ def test_a_fetch_cancelled_while_closing_keeps_no_file_open(
     gc.collect()
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_fetch_cancelled_as_its_connection_comes_up_leaves_nothing_behind(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scheme: str) -> None:
     """Cancelled after the request went out but before the connection was handed over.
 
     Nothing of that attempt may stay open, and no outcome may be left unread (asyncio would
-    report "Future exception was never retrieved").
+    report "Future exception was never retrieved"). Over TLS, connection_made comes after
+    the handshake.
     """
+    pki = make_pki(tmp_path) if scheme == "https" else None
     original = fetch_module._ExchangeProtocol.connection_made
     tasks: list[asyncio.Task[fetch_module.Exchange]] = []
 
@@ -280,7 +283,8 @@ def test_a_fetch_cancelled_as_its_connection_comes_up_leaves_nothing_behind(
         tasks[0].cancel()  # and create_connection has not returned yet
 
     monkeypatch.setattr(fetch_module._ExchangeProtocol, "connection_made", connection_made)
-    settings = fetch_module.FetchSettings(user_agent="test")
+    settings = fetch_module.FetchSettings(user_agent="test",
+                                          ca_bundle=pki.ca_pem if pki else None)
     reported: list[dict[str, object]] = []
 
     async def main(url: str) -> None:
@@ -291,7 +295,8 @@ def test_a_fetch_cancelled_as_its_connection_comes_up_leaves_nothing_behind(
         with pytest.raises(asyncio.CancelledError):
             await tasks[0]
 
-    with serve({"/x": html("<p>whole</p>")}) as server:
+    with serve({"/x": html("<p>whole</p>")},
+               tls=pki.server_context if pki else None) as server:
         asyncio.run(main(f"{server.base_url}/x"))
     gc.collect()
     assert reported == []
