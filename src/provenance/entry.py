@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sys
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as in cli.app
+from provenance.errors import INTERRUPTED_MESSAGE, UserInterruptError
 
 
 def main() -> None:
     try:
         from provenance.cli import main as cli_main
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted; nothing half-written was kept\n")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.stderr.write(f"{INTERRUPTED_MESSAGE}\n")
+        sys.exit(UserInterruptError.exit_code)
     cli_main()

@@ -71,6 +71,10 @@ class TimestampError(OperationalError):
     """Talking to an RFC 3161 time-stamping authority failed, or its answer was unusable."""
 
 
+#: What a Ctrl-C that stopped a command says, wherever it is caught.
+INTERRUPTED_MESSAGE = "interrupted; nothing half-written was kept"
+
+
 class UserInterruptError(ProvenanceError):
     """Ctrl-C (SIGINT) stopped the work; what was half-written has been discarded."""
 

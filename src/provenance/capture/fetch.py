@@ -507,8 +507,7 @@ async def fetch(
     except BaseException:
         # FetchError, or cancellation (also while closing a finished exchange, which will
         # then never be returned): nothing of this exchange survives.
-        protocol.abort()
-        receiver.close()
+        protocol.discard()
         raise
     response = receiver.response
     if response is None:  # the protocol raises instead; kept for the type checker
@@ -685,13 +684,10 @@ class _ExchangeProtocol(asyncio.Protocol):
 
     # For ``fetch``.
 
-    def abort(self) -> None:
+    def discard(self) -> None:
+        """Drop an exchange that will never be returned: connection, spools, its outcome."""
         if self._transport is not None:
             self._transport.abort()
-
-    def discard(self) -> None:
-        """Drop an attempt that will never be used: connection, spools, its outcome."""
-        self.abort()
         self.receiver.close()
         if not self.finished.done():
             self.finished.cancel()

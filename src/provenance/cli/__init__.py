@@ -27,7 +27,7 @@ from provenance.cli import cite as _cite  # noqa: F401
 from provenance.cli import keys as _keys  # noqa: F401
 from provenance.cli import verify as _verify  # noqa: F401
 from provenance.cli.app import EXIT_INTERRUPTED, EXIT_OPERATIONAL, app
-from provenance.errors import ProvenanceError
+from provenance.errors import INTERRUPTED_MESSAGE, ProvenanceError
 
 
 @app.callback(invoke_without_command=True)
@@ -53,10 +53,10 @@ def main() -> None:
             # Typer turns a Ctrl-C that escapes a command into exit 130 and says nothing;
             # the commands report their own interruptions as UserInterruptError instead.
             Console(stderr=True, highlight=False).print(
-                "interrupted; nothing half-written was kept")
+                INTERRUPTED_MESSAGE)
     except typer.Abort:
         Console(stderr=True, highlight=False).print(
-            "interrupted; nothing half-written was kept")
+            INTERRUPTED_MESSAGE)
         sys.exit(EXIT_INTERRUPTED)
     except TyperException as error:  # usage errors (exit 2), or a bare command (its help)
         context = getattr(error, "ctx", None)
@@ -73,7 +73,7 @@ def main() -> None:
             f"[bold red]error:[/] {escape(error.diagnostics())}")
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; nothing half-written was kept")
+        Console(stderr=True).print(INTERRUPTED_MESSAGE)
         sys.exit(EXIT_INTERRUPTED)
     except OSError as error:
         Console(stderr=True, highlight=False).print(
