@@ -329,3 +329,31 @@ def test_host_names_the_resolver_cannot_encode_are_refused_not_fatal(store: Path
     icon = next(r for r in result.manifest.resources if r.role == "requisite")
     assert (icon.outcome, icon.reason) == (
         "failed", "invalid URL 'http://a..b/favicon.ico': bad host name")
+
+
+@pytest.mark.parametrize("headers", [
+    [("Host", "example.org"), ("User-Agent", "provenance/1.0 (+https://example.org/bot)")],
+    [("Host", "[::1]:8080"), ("Accept", "text/html,*/*;q=0.8"), ("Cookie", "a=1; b=\"two\""),
+     ("X-Empty", ""), ("x-lower-case", "inner  spaces\tand a tab")],
+])
+def test_the_request_we_write_is_the_one_h11_would_write(headers: list[tuple[str, str]]) -> None:
+    """We write request heads ourselves (h11 hears of them later); they must not differ."""
+    import h11
+
+    target = "/path/%C3%A9t%C3%A9?q=1&r=a%20b"
+    conn = h11.Connection(our_role=h11.CLIENT)
+    expected = conn.send(h11.Request(method="GET", target=target, headers=headers))
+    assert fetch_module.request_head(target, headers) == expected + conn.send(h11.EndOfMessage())
+
+
+@pytest.mark.parametrize(("target", "headers"), [
+    ("/a b", [("Host", "h")]),
+    ("/", [("Host", "h"), ("X-Injected", "a\r\nEvil: yes")]),
+    ("/", [("Host", "h"), ("Bad Name", "v")]),
+    ("/", [("Host", "h"), ("X-Trailing", "v ")]),
+    ("/", [("Host", "h"), ("X-Null", "a\x00b")]),
+])
+def test_a_request_http_cannot_carry_is_refused(target: str,
+                                                headers: list[tuple[str, str]]) -> None:
+    with pytest.raises(fetch_module.FetchError, match="cannot send"):
+        fetch_module.request_head(target, headers)

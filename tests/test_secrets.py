@@ -278,3 +278,19 @@ def test_credentials_in_urls_are_refused_and_never_stored(tmp_path: Path) -> Non
     # it was never fetched, and the reason does not repeat the password.
     assert "LINKSECRET" not in (link.reason or "")
     assert len(result.manifest.resources) == 1
+
+
+def test_a_cookie_http_cannot_carry_fails_its_fetch_before_anything_is_sent(
+        site: Site, tmp_path: Path) -> None:
+    """A cookies.txt value outside visible ASCII: one clear reason, and no request at all."""
+    cookies = tmp_path / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n"
+                       "127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tsesión-ñ\n", encoding="utf-8")
+    result = capture(site.article_url, store=tmp_path / "store",
+                     settings=CaptureSettings(cookie_file=cookies, requisites=False))
+    (article,) = [r for r in result.manifest.resources if r.role == "article"]
+    assert article.outcome == "failed"
+    assert article.reason == ("cannot send the request: its 'Cookie' header field is not valid "
+                              "HTTP (only visible ASCII, no line breaks)")
+    assert result.manifest.state == "FAILED"
+    assert site.article_headers == []  # the server never saw a request

@@ -176,10 +176,16 @@ class _Outgoing:
     """One hop's request: once sent, its request record can be prepared before the answer."""
 
     url: str
-    response_id: str = field(default_factory=new_record_id)
     sent: SentRequest | None = None
+    #: readies the exchange to read its answer (fetch's ``on_request_sent``)
+    ready: Callable[[], None] | None = None
     record: PreparedRecord | None = None
     recorded: bool = False
+
+    @functools.cached_property
+    def response_id(self) -> str:
+        # Made when first needed, once the requests are out (a uuid4 takes 4 µs).
+        return new_record_id()
 
 
 @dataclass
@@ -311,8 +317,8 @@ class _Session:
         #: A chain task cancelled before its first step never settles its future; that only
         #: happens when the whole capture is being torn down, and nobody waits then.
         self.first_request: dict[str, asyncio.Future[None]] = {}
-        #: sent requests whose records ``prepare_request_records`` will prepare (it runs once;
-        #: requests sent after it are recorded the ordinary way)
+        #: sent requests that ``prepare_for_answers`` will ready (it runs once; requests sent
+        #: after it are readied and recorded the ordinary way, as their answers come)
         self._awaiting_answer: list[_Outgoing] | None = []
         self.overall = asyncio.Semaphore(settings.concurrency)
         self.per_host: dict[str, asyncio.Semaphore] = {}
@@ -355,8 +361,8 @@ class _Session:
         if pending:
             await asyncio.wait(pending)
 
-    def prepare_request_records(self) -> None:
-        """Serialise the request records of the requests still awaiting an answer.
+    def prepare_for_answers(self) -> None:
+        """Ready the exchanges still awaiting an answer, and serialise their request records.
 
         Done while the loop is idle (``requests_sent``), this takes about a third of the
         recording work off the moment the answers arrive, all at once.
@@ -365,6 +371,8 @@ class _Session:
             sent = outgoing.sent
             if sent is None or outgoing.recorded or outgoing.record is not None:
                 continue
+            if outgoing.ready is not None:
+                outgoing.ready()
             outgoing.record = prepare_request(
                 target_uri=outgoing.url, date=sent.started_at, peer_ip=sent.peer_ip,
                 request_bytes=sent.request_bytes, concurrent_to=outgoing.response_id,
@@ -425,8 +433,9 @@ class _Session:
         host = parts.hostname or ""
         outgoing = _Outgoing(url)
 
-        def request_sent(request: SentRequest) -> None:
+        def request_sent(request: SentRequest, ready: Callable[[], None]) -> None:
             outgoing.sent = request
+            outgoing.ready = ready
             if self._awaiting_answer is not None:
                 self._awaiting_answer.append(outgoing)
             if on_sent is not None:
@@ -698,7 +707,7 @@ class _Capture:
         # the 50-source benchmark; benchmarks/README.md).
         await self.session.requests_sent(reading.link_urls[index] for index in tasks)
         self.predecessor.start()  # first: its file and SQLite work overlaps what follows
-        self.session.prepare_request_records()
+        self.session.prepare_for_answers()
         # In a worker thread: on a very large page the metadata take a second or more, and
         # the loop must go on reading the answers meanwhile. The worker only computes; what
         # is written into the WARC is written here.
