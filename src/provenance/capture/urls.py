@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
@@ -17,14 +18,22 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 # WHATWG URL: leading C0 controls and spaces are stripped, tabs and newlines removed anywhere
 _C0_OR_SPACE = "".join(map(chr, range(0x21)))
 _TAB_NEWLINE = dict.fromkeys(map(ord, "\t\r\n"))
+# what urlsplit lets through in a host name that no host name holds: controls, space, and the
+# characters RFC 3986 section 2 never allows unescaped
+_BAD_HOST_CHARACTER = re.compile(r'[\x00-\x20<>"{}|\\^`%]')
 
 
 class UnfetchableURLError(UsageError):
     """A URL we will not fetch: not http(s), no host, or not a URL at all."""
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_fetchable(url: str) -> SplitResult:
-    """Split and normalise an http(s) URL, or raise ``UnfetchableURLError`` saying why."""
+    """Split and normalise an http(s) URL, or raise ``UnfetchableURLError`` saying why.
+
+    Memoised (a ``SplitResult`` is immutable): a capture checks each link before it decides
+    to follow it, then splits it again to fetch it.
+    """
     text = url.strip()
     try:
         parts = urlsplit(text)
@@ -48,7 +57,7 @@ def parse_fetchable(url: str) -> SplitResult:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
         raise UnfetchableURLError(f"invalid URL {url!r}: bad host name") from None
-    if any(c in ascii_host for c in " <>\"{}|\\^`%") or any(ord(c) < 33 for c in ascii_host):
+    if _BAD_HOST_CHARACTER.search(ascii_host):
         raise UnfetchableURLError(f"invalid URL {url!r}: bad host name")
     netloc = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
     if port is not None:
@@ -69,7 +78,9 @@ def parse_fetchable(url: str) -> SplitResult:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def without_fragment(url: str) -> str:
+    """``url`` without its fragment, as ``urlsplit`` reads it (the key a capture dedupes on)."""
     try:
         parts = urlsplit(url)
     except ValueError:

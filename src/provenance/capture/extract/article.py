@@ -9,6 +9,7 @@ text and context, the page metadata), while the linked sources are on their way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from lxml.html import HtmlElement
 
@@ -51,7 +52,7 @@ class PageReading:
     _facts: _PageFacts
     _elements: int
 
-    @property
+    @cached_property
     def link_urls(self) -> tuple[str, ...]:
         return tuple(url for _, url in self._targets)
 
