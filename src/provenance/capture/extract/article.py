@@ -45,7 +45,7 @@ class PageReading:
     text: str
     more_links: int
     truncated: str | None
-    _root: HtmlElement
+    _root: HtmlElement | None
     _anchors: list[HtmlElement]
     _hrefs: list[str]
     _targets: tuple[tuple[int, str], ...]
@@ -57,10 +57,16 @@ class PageReading:
         return tuple(url for _, url in self._targets)
 
     def finish(self) -> ArticleExtraction:
-        """Describe the body links and read the page metadata (call once)."""
+        """Describe the body links and read the page metadata (once: the tree is let go)."""
+        root = self._root
+        if root is None:
+            raise RuntimeError("PageReading.finish() was already called")
         links = _body_links(self._anchors, self._hrefs, self._targets)
         # last: trafilatura's metadata pass may modify the tree it is given
-        found = _trafilatura_metadata(self._root, self._elements)
+        found = _trafilatura_metadata(root, self._elements)
+        # Freed here, while a capture waits for its sources, rather than when it returns:
+        # freeing a page's tree costs 0.3 ms of a 50-source capture's critical path.
+        self._root, self._anchors = None, []
         return ArticleExtraction(
             metadata=_metadata(self._facts, found, self.canonical_url),
             text=self.text,
