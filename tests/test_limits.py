@@ -233,23 +233,29 @@ def test_a_resolver_that_never_answers_hits_the_connect_timeout(store: Path) -> 
         ("connect_timeout", "http://silent.test/a")]
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_fetch_cancelled_while_closing_keeps_no_file_open(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scheme: str) -> None:
     """Cancelled after its answer came, while its connection closes: the spools are closed.
 
     Such an exchange is never returned, so nobody else could close them (a capture being torn
     down cancels its fetches at any point). An unclosed spool warns when collected, and the
-    warning fails the test.
+    warning fails the test. A TLS connection closes by exchanging close_notify, so fetch
+    waits there; a plain TCP one is usually gone by then, so the hook waits a loop pass.
     """
+    pki = make_pki(tmp_path) if scheme == "https" else None
     closing = asyncio.Event()
     original = fetch_module._ExchangeProtocol.closed
 
     async def closed(self: fetch_module._ExchangeProtocol) -> None:
         closing.set()  # observed, then the real closing goes on
+        if pki is None:
+            await asyncio.sleep(0)
         await original(self)
 
     monkeypatch.setattr(fetch_module._ExchangeProtocol, "closed", closed)
-    settings = fetch_module.FetchSettings(user_agent="test")
+    settings = fetch_module.FetchSettings(user_agent="test",
+                                          ca_bundle=pki.ca_pem if pki else None)
 
     async def main(url: str) -> None:
         task = asyncio.create_task(fetch_module.fetch(
@@ -259,7 +265,8 @@ def test_a_fetch_cancelled_while_closing_keeps_no_file_open(
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    with serve({"/x": html("<p>whole</p>")}) as server:
+    with serve({"/x": html("<p>whole</p>")},
+               tls=pki.server_context if pki else None) as server:
         asyncio.run(main(f"{server.base_url}/x"))
     gc.collect()
 

@@ -14,7 +14,6 @@ def utc_now() -> datetime:
 
 def rfc3339(moment: datetime, *, micros: bool = True) -> str:
     """RFC 3339 in UTC with a ``Z`` suffix; microseconds as WARC 1.1 section 5.4 allows."""
-    moment = moment.astimezone(UTC)
-    if micros:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: a fifth of the time, and always four digits of year
+    text = moment.astimezone(UTC).isoformat(timespec="microseconds" if micros else "seconds")
+    return text.removesuffix("+00:00") + "Z"

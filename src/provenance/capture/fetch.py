@@ -844,15 +844,18 @@ class _ExchangeProtocol(asyncio.Protocol):
         receiver.truncated = receiver.truncated or "disconnect"
         self._finish(problem)
 
+    # Both close the connection before they wake ``fetch``: a plain TCP transport then reports
+    # connection_lost first, so ``closed()`` finds the connection gone and need not wait.
+
     def _finish(self, problem: str | None) -> None:
+        self._stop()
         if not self.finished.done():
             self.finished.set_result(problem)
-        self._stop()
 
     def _fail(self, error: Exception) -> None:
+        self._stop()
         if not self.finished.done():
             self.finished.set_exception(error)
-        self._stop()
 
     def _stop(self) -> None:
         self._disarm()
