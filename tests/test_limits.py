@@ -364,3 +364,35 @@ def test_a_request_http_cannot_carry_is_refused(target: str,
                                                 headers: list[tuple[str, str]]) -> None:
     with pytest.raises(fetch_module.FetchError, match="cannot send"):
         fetch_module.request_head(target, headers)
+
+
+@pytest.mark.parametrize("response", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",  # bare LF (RFC 9112 section 2.2)
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+])
+def test_a_head_is_found_however_its_bytes_are_split(response: bytes) -> None:
+    """Each read is searched only where a blank line can still be (not the whole head again).
+
+    Split at every point, and read a byte at a time, the stored head and body must be what
+    one read gives, including a blank line that straddles two or three reads.
+    """
+    def receive(pieces: list[bytes]) -> tuple[bytes, bytes, bytes]:
+        receiver = fetch_module._Receiver(fetch_module.FetchSettings(user_agent="t"),
+                                          lambda _media: False, "/", [("Host", "h")])
+        seen = b"".join(receiver.take(piece) for piece in pieces)
+        receiver.raw_body.seek(0)
+        stored = bytes(receiver.head), receiver.raw_body.read(), seen
+        receiver.close()
+        return stored
+
+    whole = receive([response])
+    first_head_end = response.index(b"\n\n" if b"\r" not in response else b"\r\n\r\n")
+    first_head_end += 2 if b"\r" not in response else 4
+    assert whole == (response[:first_head_end], response[first_head_end:], response)
+    for cut in range(1, len(response)):
+        assert receive([response[:cut], response[cut:]]) == whole
+        for second in range(cut + 1, min(cut + 4, len(response))):
+            assert receive([response[:cut], response[cut:second], response[second:]]) == whole
+    assert receive([response[i:i + 1] for i in range(len(response))]) == whole
