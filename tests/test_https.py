@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import json
+import socket
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from helpers import read_record, run_cli
+from provenance.capture import fetch as fetch_module
 from provenance.capture.fetch import FetchSettings, fetch
 from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import capture
@@ -124,3 +128,82 @@ def test_a_tls_peer_that_holds_the_connection_open_leaves_nothing_open(
     finally:
         exchange.close()
     gc.collect()
+
+
+def _answer_then_close_notify(context: ssl.SSLContext, answer: bytes,
+                              sent: threading.Event) -> tuple[socket.socket, threading.Thread]:
+    """A TLS server that writes ``answer`` and its close_notify in one TCP write.
+
+    TLS in memory (``ssl.MemoryBIO``), so that nothing can send the two apart.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def run() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = context.wrap_bio(incoming, outgoing, server_side=True)
+
+            def pump(step: Callable[[], bytes | None]) -> bytes | None:
+                while True:
+                    try:
+                        return step()
+                    except ssl.SSLWantReadError:
+                        conn.sendall(outgoing.read())
+                        incoming.write(conn.recv(65536) or b"")
+
+            pump(tls.do_handshake)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += pump(lambda: tls.read(65536)) or b""
+            tls.write(answer)
+            with contextlib.suppress(ssl.SSLWantReadError):
+                tls.unwrap()  # puts our close_notify after the answer; the peer's comes later
+            conn.sendall(outgoing.read())
+            sent.set()
+            while conn.recv(65536):
+                pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + b"x" * 3000,
+     "response larger than the 100-byte cap; kept the prefix"),
+    (b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok",
+     "malformed HTTP response: illegal status line: bytearray(b'HTTP/1.1 2OO OK')"),
+])
+def test_an_answer_read_with_its_close_notify_keeps_the_reason_it_ended(
+        pki: LoopbackPKI, monkeypatch: pytest.MonkeyPatch, answer: bytes, expected: str) -> None:
+    """The last bytes and the close_notify in one read: closing then runs eof_received at once.
+
+    The exchange must already be over by then, so that the EOF does not replace its reason
+    (the size cap, a malformed head) with h11's view of a message cut short.
+    """
+    sent = threading.Event()
+    original = fetch_module._ExchangeProtocol.connection_made
+
+    def connection_made(self: fetch_module._ExchangeProtocol,
+                        transport: asyncio.BaseTransport) -> None:
+        original(self, transport)  # the request is out
+        sent.wait(10)  # the loop reads nothing until the answer and close_notify are both in
+
+    monkeypatch.setattr(fetch_module._ExchangeProtocol, "connection_made", connection_made)
+    listener, thread = _answer_then_close_notify(pki.server_context, answer, sent)
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/x"
+    settings = FetchSettings(user_agent="test", ca_bundle=pki.ca_pem, max_bytes=100)
+    try:
+        try:
+            exchange = asyncio.run(fetch(url, parse_fetchable(url), settings))
+        except fetch_module.FetchError as error:
+            reason = error.reason
+        else:
+            reason = exchange.problem or ""
+            assert exchange.truncated == "length"
+            exchange.close()
+    finally:
+        listener.close()
+        thread.join(10)
+    assert reason == expected

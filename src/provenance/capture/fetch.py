@@ -173,21 +173,35 @@ _REQUEST_TARGET = re.compile(r"[\x21-\x7e]+")
 
 
 def request_head(target: str, headers: Sequence[tuple[str, str]]) -> bytes:
-    """The bytes of a GET request with ``headers``, in order (RFC 9112 sections 3 and 5).
+    """The bytes of a GET request with ``headers``: Host first, the rest in order.
 
     We write them ourselves rather than through h11, which is told about the request only
     once it has gone (``_Receiver.ready``): its validation and state machine take 25 µs a
     request measured alone and more among the event loop's other work, all of it before the
-    request could leave (benchmarks/README.md). The same rules are checked here, more strictly.
+    request could leave (benchmarks/README.md). What h11 checks is checked here: the request
+    target (RFC 9112 section 3.2), each field's name and value (RFC 9110 sections 5.1 and
+    5.5; values to visible ASCII, stricter than h11), exactly one Host (RFC 9112 section
+    3.2), and no Content-Length or Transfer-Encoding, since a GET has no body to frame.
+    Host goes first as h11 writes it, as RFC 9110 section 7.2 asks.
     """
     if not _REQUEST_TARGET.fullmatch(target):
         raise FetchError(f"cannot send a request for {target!r}: not a valid request target")
-    lines = [f"GET {target} HTTP/1.1"]
+    lines = [f"GET {target} HTTP/1.1", ""]  # the second line is Host's
     for name, value in headers:
         if not (_FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)):
             raise FetchError(f"cannot send the request: its {name!r} header field is not "
                              "valid HTTP (only visible ASCII, no line breaks)")
+        lowered = name.lower()
+        if lowered == "host" and not lines[1]:
+            lines[1] = f"{name}: {value}"
+            continue
+        if lowered == "host":
+            raise FetchError("cannot send the request: it has two Host fields")
+        if lowered in ("content-length", "transfer-encoding"):
+            raise FetchError(f"cannot send the request: a GET has no body, so no {name!r} field")
         lines.append(f"{name}: {value}")
+    if not lines[1]:
+        raise FetchError("cannot send the request: it has no Host field")
     lines += ["", ""]
     return "\r\n".join(lines).encode("ascii")
 
@@ -541,6 +555,9 @@ async def fetch(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.total_timeout
     started = utc_now()
+    target = _request_target(parts)
+    headers = build_request(parts, settings, request_headers)
+    request_bytes = request_head(target, headers)  # a request HTTP cannot carry: no lookup
     try:
         # A resolver that never answers must not outlast the connect timeout.
         async with asyncio.timeout(settings.connect_timeout):
@@ -548,10 +565,6 @@ async def fetch(
     except TimeoutError:
         raise FetchError(f"DNS lookup for {host} timed out after "
                          f"{settings.connect_timeout:g}s", limit="connect_timeout") from None
-    target = _request_target(parts)
-    headers = build_request(parts, settings, request_headers)
-    request_bytes = request_head(target, headers)  # a bad field fails before any connection
-
     def attempt(peer_ip: str) -> _ExchangeProtocol:
         # Each connection attempt has its own receiver: one that failed after its request
         # went out must leave nothing in the h11 state of the next.
@@ -853,18 +866,19 @@ class _ExchangeProtocol(asyncio.Protocol):
         receiver.truncated = receiver.truncated or "disconnect"
         self._finish(problem)
 
-    # Both close the connection before they wake ``fetch``: a plain TCP transport then reports
-    # connection_lost first, so ``closed()`` finds the connection gone and need not wait.
+    # Both settle ``finished`` before they close the connection: closing a TLS transport can
+    # run eof_received at once (a close_notify read with the last bytes), which must find the
+    # exchange ended, or h11's view of the EOF would replace the reason it ended.
 
     def _finish(self, problem: str | None) -> None:
-        self._stop()
         if not self.finished.done():
             self.finished.set_result(problem)
+        self._stop()
 
     def _fail(self, error: Exception) -> None:
-        self._stop()
         if not self.finished.done():
             self.finished.set_exception(error)
+        self._stop()
 
     def _stop(self) -> None:
         self._disarm()

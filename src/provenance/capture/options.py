@@ -51,13 +51,17 @@ class CaptureSettings:
         # reader.
         import ssl
 
-        from provenance.capture.secrets import load_cookie_file
+        from provenance.capture.secrets import check_header_field, load_cookie_file
         from provenance.models import MAX_EXACT_INTEGER
 
-        # RFC 9110 section 5.5: field values are visible ASCII (obs-text is obsolete), and the
-        # recorder sends exactly these bytes.
-        if not (self.user_agent.isascii() and self.user_agent.isprintable()):
-            raise UsageError("the User-Agent must be printable ASCII (RFC 9110 section 5.5)")
+        # RFC 9110 section 5.5: field values are visible ASCII (obs-text is obsolete), with no
+        # space at either end, and the recorder sends exactly these bytes.
+        agent = self.user_agent
+        if not (agent.isascii() and agent.isprintable() and agent == agent.strip()):
+            raise UsageError("the User-Agent must be printable ASCII, without spaces at either "
+                             "end (RFC 9110 section 5.5)")
+        for field_name, field_value in self.extra_headers:  # --header, or a library caller's
+            check_header_field(field_name, field_value)
         for name, value in (("concurrency", self.concurrency), ("per-host", self.per_host)):
             if value < 1:
                 raise UsageError(f"--{name} must be at least 1")

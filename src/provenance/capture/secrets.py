@@ -48,12 +48,21 @@ def parse_header_option(text: str) -> tuple[str, str]:
     name, value = name.strip(), value.strip()
     if not separator or not _TOKEN.match(name):
         raise UsageError(f"--header {text!r}: expected 'Name: value'")
-    # RFC 9110 section 5.5: no CR, LF or NUL in a field value (they would inject headers).
-    if not all(32 <= ord(ch) < 127 or ch == "\t" for ch in value):
-        raise UsageError(f"--header {name}: the value must be printable ASCII")
+    check_header_field(name, value)
+    return name, value
+
+
+def check_header_field(name: str, value: str) -> None:
+    """Refuse (UsageError) a ``--header`` field the recorder cannot or will not send."""
+    if not _TOKEN.match(name):
+        raise UsageError(f"--header {name!r}: not a valid field name")
+    # RFC 9110 section 5.5: no CR, LF or NUL in a field value (they would inject headers),
+    # and no space or tab at either end (not part of the value).
+    if not all(32 <= ord(ch) < 127 or ch == "\t" for ch in value) or value != value.strip():
+        raise UsageError(f"--header {name}: the value must be printable ASCII, without spaces "
+                         "at either end")
     if name.lower() in ("host", "connection", "content-length", "transfer-encoding"):
         raise UsageError(f"--header {name}: set by the recorder itself; cannot be overridden")
-    return name, value
 
 
 def load_cookie_file(path: Path) -> http.cookiejar.MozillaCookieJar:
