@@ -259,3 +259,27 @@ def test_stale_temporaries_are_cleaned_but_live_ones_kept(sample_site: sample.Sa
     # Besides the bundle, only the catalog (an index derived from the bundles) remains.
     assert sorted(p.name for p in store.iterdir()) == [result.capture_id, "catalog.sqlite",
                                                        "catalog.sqlite.lock"]
+
+
+def test_a_ctrl_c_after_the_commit_keeps_the_bundle_and_says_so(
+        sample_site: sample.SampleSite, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the catalog row is written: the bundle is whole, so it stays, and the
+    error says where it is instead of "discarded"; the catalog lists it when next opened."""
+    from provenance.capture import pipeline
+    from provenance.errors import InterruptedAfterCommitError, UserInterruptError
+    from provenance.verify import verify_bundle
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt  # as SIGINT raises it, between two bytecodes of the catalog
+
+    monkeypatch.setattr(pipeline, "record_capture", interrupted)
+    signer, _key = make_signer()
+    with pytest.raises(InterruptedAfterCommitError) as raised:
+        capture(sample_site.article_url, store=store, signer=signer,
+                settings=CaptureSettings(requisites=False))
+    monkeypatch.undo()
+    bundle = raised.value.bundle
+    assert isinstance(raised.value, UserInterruptError) and raised.value.exit_code == 130
+    assert str(bundle) in str(raised.value) and "committed" in str(raised.value)
+    assert verify_bundle(bundle, trusted=[signer.fingerprint]).verdict == "VERIFIED"
+    assert [entry.bundle for entry in list_captures(store)] == [bundle]

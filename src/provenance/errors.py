@@ -6,6 +6,8 @@ remedy from ``diagnostics()`` on one line; nothing below this root needs a trace
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class ProvenanceError(Exception):
     """Root of every error provenance raises on purpose."""
@@ -79,3 +81,15 @@ class UserInterruptError(ProvenanceError):
     """Ctrl-C (SIGINT) stopped the work; what was half-written has been discarded."""
 
     exit_code = 130  # 128 + SIGINT, as shells report a process killed by it
+
+
+class InterruptedAfterCommitError(UserInterruptError):
+    """Ctrl-C came once the bundle was committed, while its catalog row was written.
+
+    The bundle is whole and stays; the catalog indexes it when it is next opened.
+    """
+
+    def __init__(self, bundle: Path) -> None:
+        super().__init__(f"interrupted after the capture was committed: {bundle} is whole and "
+                         "kept (the catalog lists it once it is next opened)")
+        self.bundle = bundle

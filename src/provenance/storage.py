@@ -47,6 +47,8 @@ class PendingBundle:
     capture_id: str
     path: Path
     lock_fd: int = -1
+    #: renamed into place: from then on the bundle is whole, whatever happens next
+    committed: bool = False
 
     @property
     def lock_path(self) -> Path:
@@ -74,6 +76,7 @@ class PendingBundle:
             raise OperationalError(f"{final} already exists; refusing to overwrite a capture")
         # A real bundle is never empty, so rename() cannot silently replace one (ENOTEMPTY).
         os.rename(self.path, final)
+        self.committed = True
         _fsync_path(self.store)
         self._release()
         return final

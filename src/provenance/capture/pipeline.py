@@ -62,7 +62,12 @@ from provenance.capture.urls import (
     without_fragment,
 )
 from provenance.catalog import previous_capture, record_capture
-from provenance.errors import OperationalError, ProvenanceError, UsageError
+from provenance.errors import (
+    InterruptedAfterCommitError,
+    OperationalError,
+    ProvenanceError,
+    UsageError,
+)
 from provenance.hashing import hash_bytes
 from provenance.ids import new_capture_id
 from provenance.manifest import LoadedManifest, canonical_bytes
@@ -900,8 +905,10 @@ def capture(
             _close_exchanges(job.session)
             job.warc.close()
         result = _finish(job, article, links, article_text, started, signer, tsa_urls)
-    except BaseException:
+    except BaseException as error:
         pending.discard()
+        if pending.committed and isinstance(error, KeyboardInterrupt):
+            raise InterruptedAfterCommitError(pending.final_path) from None
         raise
     return result
 
