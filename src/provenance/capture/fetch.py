@@ -565,6 +565,7 @@ async def fetch(
     except TimeoutError:
         raise FetchError(f"DNS lookup for {host} timed out after "
                          f"{settings.connect_timeout:g}s", limit="connect_timeout") from None
+
     def attempt(peer_ip: str) -> _ExchangeProtocol:
         # Each connection attempt has its own receiver: one that failed after its request
         # went out must leave nothing in the h11 state of the next.
