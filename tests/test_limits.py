@@ -441,3 +441,28 @@ def test_a_head_is_found_however_its_bytes_are_split(response: bytes) -> None:
         for second in range(cut + 1, min(cut + 4, len(response))):
             assert receive([response[:cut], response[cut:second], response[second:]]) == whole
     assert receive([response[i:i + 1] for i in range(len(response))]) == whole
+
+
+@pytest.mark.parametrize("first_heads", [b"", b"HTTP/1.1 100 Continue\r\n\r\n"])
+def test_each_read_of_a_head_is_searched_only_where_its_end_can_be(
+        monkeypatch: pytest.MonkeyPatch, first_heads: bytes) -> None:
+    """Searching the whole head again per read is quadratic: 18.7 s of CPU for a 64 KiB head
+    sent a byte at a time. Checked on what is searched, not on a clock: each search covers at
+    most the new read and the 3 bytes before it where a blank line can begin."""
+    spans: list[int] = []
+    original = fetch_module._find_head_end
+
+    def find(buffer: bytes | bytearray, start: int = 0) -> int:
+        spans.append(len(buffer) - start)
+        return original(buffer, start)
+
+    monkeypatch.setattr(fetch_module, "_find_head_end", find)
+    head = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 4096 + b"\r\nContent-Length: 0\r\n\r\n"
+    receiver = fetch_module._Receiver(fetch_module.FetchSettings(user_agent="t"),
+                                      lambda _media: False, "/", [("Host", "h")])
+    response = first_heads + head
+    for at in range(len(response)):
+        receiver.take(response[at:at + 1])
+    receiver.close()
+    assert receiver.final_head_done
+    assert len(spans) >= len(head) and max(spans) <= 4

@@ -291,6 +291,6 @@ def test_a_cookie_http_cannot_carry_fails_its_fetch_before_anything_is_sent(
     (article,) = [r for r in result.manifest.resources if r.role == "article"]
     assert article.outcome == "failed"
     assert article.reason == ("cannot send the request: its 'Cookie' header field is not valid "
-                              "HTTP (only visible ASCII, no line breaks)")
+                              "HTTP (only visible ASCII, no line breaks, no space at either end)")
     assert result.manifest.state == "FAILED"
     assert site.article_headers == []  # the server never saw a request

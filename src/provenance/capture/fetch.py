@@ -190,7 +190,8 @@ def request_head(target: str, headers: Sequence[tuple[str, str]]) -> bytes:
     for name, value in headers:
         if not (_FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)):
             raise FetchError(f"cannot send the request: its {name!r} header field is not "
-                             "valid HTTP (only visible ASCII, no line breaks)")
+                             "valid HTTP (only visible ASCII, no line breaks, no space at "
+                             "either end)")
         lowered = name.lower()
         if lowered == "host" and not lines[1]:
             lines[1] = f"{name}: {value}"

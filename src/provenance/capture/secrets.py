@@ -39,14 +39,14 @@ PUBLIC_REQUEST_HEADERS = frozenset({"accept", "accept-language", "user-agent", "
                                     "dnt", "save-data", "cache-control", "pragma"})
 
 _LINE_ENDING = re.compile(rb"(\r?\n)")
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 section 5.6.2
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 section 5.6.2 (fullmatch)
 
 
 def parse_header_option(text: str) -> tuple[str, str]:
     """``"Name: value"`` from ``--header`` as a (name, value) pair, or a UsageError."""
     name, separator, value = text.partition(":")
     name, value = name.strip(), value.strip()
-    if not separator or not _TOKEN.match(name):
+    if not separator or not _TOKEN.fullmatch(name):
         raise UsageError(f"--header {text!r}: expected 'Name: value'")
     check_header_field(name, value)
     return name, value
@@ -54,13 +54,14 @@ def parse_header_option(text: str) -> tuple[str, str]:
 
 def check_header_field(name: str, value: str) -> None:
     """Refuse (UsageError) a ``--header`` field the recorder cannot or will not send."""
-    if not _TOKEN.match(name):
+    if not _TOKEN.fullmatch(name):
         raise UsageError(f"--header {name!r}: not a valid field name")
     # RFC 9110 section 5.5: no CR, LF or NUL in a field value (they would inject headers),
     # and no space or tab at either end (not part of the value).
-    if not all(32 <= ord(ch) < 127 or ch == "\t" for ch in value) or value != value.strip():
-        raise UsageError(f"--header {name}: the value must be printable ASCII, without spaces "
-                         "at either end")
+    if not all(32 <= ord(ch) < 127 or ch == "\t" for ch in value):
+        raise UsageError(f"--header {name}: the value must be printable ASCII")
+    if value != value.strip(" \t"):
+        raise UsageError(f"--header {name}: the value must not start or end with a space")
     if name.lower() in ("host", "connection", "content-length", "transfer-encoding"):
         raise UsageError(f"--header {name}: set by the recorder itself; cannot be overridden")
 
