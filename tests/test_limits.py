@@ -411,6 +411,12 @@ def test_library_settings_are_held_to_the_rules_of_the_command_line(
         CaptureSettings(**settings)  # type: ignore[arg-type]
 
 
+def _bare_receiver() -> fetch_module._Receiver:
+    """A receiver for a GET of / (its bytes are fed directly, with no connection)."""
+    return fetch_module._Receiver(fetch_module.FetchSettings(user_agent="t"),
+                                  lambda _media: False, "/", [("Host", "h")])
+
+
 @pytest.mark.parametrize("response", [
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
     b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",  # bare LF (RFC 9112 section 2.2)
@@ -424,8 +430,7 @@ def test_a_head_is_found_however_its_bytes_are_split(response: bytes) -> None:
     one read gives, including a blank line that straddles two or three reads.
     """
     def receive(pieces: list[bytes]) -> tuple[bytes, bytes, bytes]:
-        receiver = fetch_module._Receiver(fetch_module.FetchSettings(user_agent="t"),
-                                          lambda _media: False, "/", [("Host", "h")])
+        receiver = _bare_receiver()
         seen = b"".join(receiver.take(piece) for piece in pieces)
         receiver.raw_body.seek(0)
         stored = bytes(receiver.head), receiver.raw_body.read(), seen
@@ -458,8 +463,7 @@ def test_each_read_of_a_head_is_searched_only_where_its_end_can_be(
 
     monkeypatch.setattr(fetch_module, "_find_head_end", find)
     head = b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 4096 + b"\r\nContent-Length: 0\r\n\r\n"
-    receiver = fetch_module._Receiver(fetch_module.FetchSettings(user_agent="t"),
-                                      lambda _media: False, "/", [("Host", "h")])
+    receiver = _bare_receiver()
     response = first_heads + head
     for at in range(len(response)):
         receiver.take(response[at:at + 1])

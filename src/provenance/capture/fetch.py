@@ -31,7 +31,7 @@ from urllib.parse import SplitResult
 import h11
 
 from provenance.capture.content import ContentType, parse_content_type
-from provenance.capture.secrets import redact_head
+from provenance.capture.secrets import FIELD_NAME, redact_head
 from provenance.hashing import RunningDigest
 from provenance.timeutil import utc_now
 
@@ -163,8 +163,6 @@ def _host_header(parts: SplitResult) -> str:
     return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
 
 
-#: RFC 9110 section 5.6.2 (token); a field name of any other character is not sent.
-_FIELD_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 #: RFC 9110 section 5.5: visible characters, spaces and tabs only between them. Only ASCII is
 #: sent (obs-text is obsolete), and never CR, LF or NUL, which would split the request.
 _FIELD_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
@@ -188,7 +186,7 @@ def request_head(target: str, headers: Sequence[tuple[str, str]]) -> bytes:
         raise FetchError(f"cannot send a request for {target!r}: not a valid request target")
     lines = [f"GET {target} HTTP/1.1", ""]  # the second line is Host's
     for name, value in headers:
-        if not (_FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)):
+        if not (FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)):
             raise FetchError(f"cannot send the request: its {name!r} header field is not "
                              "valid HTTP (only visible ASCII, no line breaks, no space at "
                              "either end)")
@@ -576,8 +574,7 @@ async def fetch(
     protocol, peer_ip = await _connect(host, port, addresses, https, settings, address_policy,
                                        is_user_url, attempt)
     receiver = protocol.receiver
-    sent = SentRequest(*redact_head(protocol.request_bytes, settings.redact_request), started,
-                       peer_ip)
+    sent = SentRequest(*redact_head(request_bytes, settings.redact_request), started, peer_ip)
     try:
         if on_request_sent is not None:
             on_request_sent(sent, receiver.ready)
@@ -694,7 +691,7 @@ class _ExchangeProtocol(asyncio.Protocol):
     def __init__(self, receiver: _Receiver, settings: FetchSettings, request_bytes: bytes,
                  deadline: float, peer_ip: str) -> None:
         self.receiver = receiver
-        self.request_bytes = request_bytes
+        self._request = request_bytes
         self._settings = settings
         self._deadline = deadline
         self._peer_ip = peer_ip
@@ -714,7 +711,7 @@ class _ExchangeProtocol(asyncio.Protocol):
         self._last_read = self._loop.time()
         self._arm()  # first: whatever follows, the exchange has its time limits
         self.tls = _tls_details(transport)
-        transport.write(self.request_bytes)
+        transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
         if self.finished.done():

@@ -39,22 +39,22 @@ PUBLIC_REQUEST_HEADERS = frozenset({"accept", "accept-language", "user-agent", "
                                     "dnt", "save-data", "cache-control", "pragma"})
 
 _LINE_ENDING = re.compile(rb"(\r?\n)")
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 section 5.6.2 (fullmatch)
+#: A field name: a token (RFC 9110 sections 5.1 and 5.6.2); use with ``fullmatch``.
+FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def parse_header_option(text: str) -> tuple[str, str]:
     """``"Name: value"`` from ``--header`` as a (name, value) pair, or a UsageError."""
     name, separator, value = text.partition(":")
     name, value = name.strip(), value.strip()
-    if not separator or not _TOKEN.fullmatch(name):
+    if not separator or not FIELD_NAME.fullmatch(name):
         raise UsageError(f"--header {text!r}: expected 'Name: value'")
-    check_header_field(name, value)
-    return name, value
+    return name, value  # the field itself is checked by CaptureSettings (check_header_field)
 
 
 def check_header_field(name: str, value: str) -> None:
     """Refuse (UsageError) a ``--header`` field the recorder cannot or will not send."""
-    if not _TOKEN.fullmatch(name):
+    if not FIELD_NAME.fullmatch(name):
         raise UsageError(f"--header {name!r}: not a valid field name")
     # RFC 9110 section 5.5: no CR, LF or NUL in a field value (they would inject headers),
     # and no space or tab at either end (not part of the value).
