@@ -265,15 +265,48 @@ def _lowest_common_ancestor(elements: list[HtmlElement]) -> HtmlElement | None:
     return chain[highest]
 
 
+def _kept_paragraphs(candidates: list[HtmlElement], body: Any) -> list[HtmlElement]:
+    """The ``candidates`` whose collapsed text is that of a block trafilatura kept.
+
+    A kept block's text is a stretch of the whole extraction's text, so once collapsed it
+    lies inside the collapsed whole; a paragraph whose text does not is not compared with
+    every block (rendering each block of a long story costs more than the whole once).
+    """
+    whole = _collapsed(body)
+    texts = [(paragraph, _collapsed(paragraph)) for paragraph in candidates]
+    possible = [(paragraph, text) for paragraph, text in texts if text and text in whole]
+    if not possible:
+        return []
+    blocks = _extracted_paragraphs(body)
+    return [paragraph for paragraph, text in possible if text in blocks]
+
+
 def _content_region(
     root: HtmlElement, anchors: list[HtmlElement], chosen: set[int], body: Any
 ) -> HtmlElement | None:
-    """Find the smallest element holding the paragraphs and links trafilatura kept."""
-    paragraphs = _extracted_paragraphs(body)
-    # only <p>: a headline above the story would lift the region to the whole layout
-    members = [anchors[index] for index in chosen]
-    members += [p for p in root.iter("p") if _collapsed(p) in paragraphs]
-    if len(members) < 2:
+    """Find the smallest element holding the paragraphs and links trafilatura kept.
+
+    That is the common ancestor of the kept links and of the page's ``<p>`` whose text
+    trafilatura kept (only ``<p>``: a headline above the story would lift the region to the
+    whole layout), with at least two of them.
+    """
+    links = [anchors[index] for index in chosen]
+    if len(links) >= 2:
+        # The links' common ancestor first: a paragraph inside it cannot lift it, so only the
+        # page's paragraphs outside it are rendered and compared, usually none. Rendering
+        # every paragraph took a tenth of reading a 50-link page, all of it before the first
+        # request could go out (benchmarks/README.md).
+        start = _lowest_common_ancestor(links)
+        if start is None or _tag(start) in ("html", "body"):
+            return None  # paragraphs could only lift it further
+        inside = set(start.iter("p"))
+        rest = [p for p in root.iter("p") if p not in inside]
+        members, enough = [start], True
+    else:
+        rest, members, enough = list(root.iter("p")), links, False  # with the links, 2 or more
+    if rest:
+        members += _kept_paragraphs(rest, body)
+    if not enough and len(members) < 2:
         return None
     region = _lowest_common_ancestor(members)
     if region is None or _tag(region) in ("html", "body"):
