@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import make_signer, read_record, tool
+from provenance.capture.events import Notice
 from provenance.capture.options import CaptureSettings
 from provenance.capture.pipeline import CaptureResult, capture
 from provenance.catalog import list_captures
@@ -248,10 +249,15 @@ def test_stale_temporaries_are_cleaned_but_live_ones_kept(sample_site: sample.Sa
     orphan_lock = store / ".tmp-20200101-000000-cccccc.lock"  # killed before its mkdir
     orphan_lock.write_bytes(b"")
     live = open_pending(store, "20200101-000000-bbbbbb")  # holds its lock, like a running capture
+    events: list[object] = []
     try:
         result = capture(sample_site.article_url, store=store,
-                         settings=CaptureSettings(links="none", requisites=False))
+                         settings=CaptureSettings(links="none", requisites=False),
+                         observer=events.append)
         assert not dead.exists() and not orphan_lock.exists()
+        notes = [event.message for event in events if isinstance(event, Notice)]
+        assert notes == [f"removed {name}, left in the store by a capture that died"
+                         for name in (dead.name, orphan_lock.name)]
         assert live.path.is_dir() and live.lock_path.exists()
         assert result.bundle.is_dir()
     finally:

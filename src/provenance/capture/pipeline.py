@@ -604,7 +604,7 @@ class _Capture:
         self.warc = WarcFile(pending.path / "archive" / self.warc_name)
         self.session = _Session(settings, self.warc, pending.path.parent, observer,
                                 address_policy, resolver, article_origin)
-        self.predecessor = _PredecessorLookup(pending.store, url)
+        self.store_work = _StoreWork(pending.store, url)
 
     def write_warcinfo(self, started: datetime) -> None:
         fields = [
@@ -711,7 +711,7 @@ class _Capture:
         # metadata the manifest needs, and the article text's record (together about 5 ms of
         # the 50-source benchmark; benchmarks/README.md).
         await self.session.requests_sent(reading.link_urls[index] for index in tasks)
-        self.predecessor.start()  # first: its file and SQLite work overlaps what follows
+        self.store_work.start()  # first: its file and SQLite work overlaps what follows
         self.session.prepare_for_answers()
         # In a worker thread: on a very large page the metadata take a second or more, and
         # the loop must go on reading the answers meanwhile. The worker only computes; what
@@ -888,8 +888,6 @@ def capture(
             raise UsageError(f"--tsa: {error}") from None
     started = clock()
     capture_id = new_capture_id(started)
-    for name in remove_stale_temporaries(store):
-        observer(PhaseStarted("cleanup", f"removed {name}, left by a capture that died"))
     pending = open_pending(store, capture_id)
     try:
         job = _Capture(url, settings, pending, observer, clock, address_policy, resolver,
@@ -941,33 +939,59 @@ def _in_thread(work: Callable[..., T], *args: object) -> asyncio.Future[T]:
     return asyncio.wrap_future(_start_thread(work, *args))
 
 
-class _PredecessorLookup:
-    """Which capture of this URL this one follows (``previous``), looked up in the catalog.
+class _StoreWork:
+    """The capture's business with the rest of its store, done while it has time to spare.
 
-    ``start`` runs the lookup in a worker thread once the requests are out: the event loop is
-    idle until the answers come, so the catalog read (1.4 ms of the 50-source benchmark's
-    ending) costs the capture nothing. It then names the newest capture committed before that
-    moment. An article that is not an HTML page (or could not be fetched) has no links to
-    wait for: its capture looks the predecessor up when it ends.
+    Which capture of this URL this one follows (``previous``), looked up in the catalog, and
+    the removal of what captures that died left behind. Both read the whole store directory,
+    which grows with every capture (with 10,000 bundles the listing alone takes 5 ms, the
+    catalog's sync 15 ms). ``start`` runs them in a worker thread once the requests are out:
+    the event loop is idle until the answers come, so they cost the capture nothing. The
+    lookup then names the newest capture committed before that moment. An article that is
+    not an HTML page (or could not be fetched) has no links to wait for: its capture does
+    both when it ends.
     """
 
     def __init__(self, store: Path, url: str) -> None:
         self._store = store
         self._url = url
-        self._answer: concurrent.futures.Future[PreviousCapture | None] | None = None
+        self._answer: concurrent.futures.Future[_StoreAnswer] | None = None
 
     def start(self) -> None:
         if self._answer is None:
-            self._answer = _start_thread(previous_capture, self._store, self._url)
+            self._answer = _start_thread(self._work)
+
+    def _work(self) -> _StoreAnswer:
+        try:
+            removed: list[str] | str = remove_stale_temporaries(self._store)
+        except OSError as error:
+            removed = error.strerror or str(error)
+        try:
+            return _StoreAnswer(removed, previous_capture(self._store, self._url))
+        except ProvenanceError as error:
+            return _StoreAnswer(removed, None, str(error))
 
     def result(self, observer: Observer) -> PreviousCapture | None:
-        try:
-            if self._answer is None:
-                return previous_capture(self._store, self._url)
-            return self._answer.result()
-        except ProvenanceError as error:
-            observer(Notice(f"catalog unreadable ({error}); this capture names no predecessor"))
-            return None
+        """Say what was cleaned up; return the predecessor (None if the catalog failed)."""
+        answer = self._work() if self._answer is None else self._answer.result()
+        if isinstance(answer.removed, str):
+            observer(Notice(f"could not look for what dead captures left in the store: "
+                            f"{answer.removed}"))
+        else:
+            for name in answer.removed:
+                observer(Notice(f"removed {name}, left in the store by a capture that died"))
+        if answer.catalog_problem is not None:
+            observer(Notice(f"catalog unreadable ({answer.catalog_problem}); this capture "
+                            f"names no predecessor"))
+        return answer.previous
+
+
+@dataclass(frozen=True)
+class _StoreAnswer:
+    #: the names removed, or why the store could not be searched
+    removed: list[str] | str
+    previous: PreviousCapture | None
+    catalog_problem: str | None = None
 
 
 def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
@@ -980,7 +1004,7 @@ def _finish(job: _Capture, article: _ArticleOutcome, links: list[BodyLink],
     chain = article.chain
     final = chain.final_resource
     metadata = article.extraction.metadata if article.extraction else None
-    previous = job.predecessor.result(job.observer)
+    previous = job.store_work.result(job.observer)
     manifest = Manifest(
         media_type=MANIFEST_MEDIA_TYPE,
         schema_version=SCHEMA_VERSION,
