@@ -77,8 +77,10 @@ def main() -> None:
     parser.add_argument("tree_a", type=Path)
     parser.add_argument("tree_b", type=Path)
     parser.add_argument("--pairs", type=int, default=40)
+    parser.add_argument("--server", choices=bench.SERVERS, default="selectors",
+                        help="the loopback server (see capture_bench.py --server)")
     args = parser.parse_args()
-    server = bench.ServerProcess(SOURCES, False)
+    server = bench.ServerProcess(SOURCES, args.server)
     url = f"{server.base}/many-hosts"
     a, b = Worker(args.tree_a, url), Worker(args.tree_b, url)
     bounds = []
