@@ -4,9 +4,10 @@ A loopback server (asyncio on 127.0.0.1, port chosen by the OS, backlog 128, HTT
 keep-alive unless the client sends ``Connection: close``) serves one article whose
 ``<article>`` body links to N sources (N = 50), each answered after a 100 ms server-side delay,
 plus two page requisites (a stylesheet and an image) answered at once. It routes on the path
-only and ignores ``Host``. Each response goes out in one write. ``--threaded-server`` serves
-the same bytes from ``http.server.ThreadingHTTPServer`` instead (the server of earlier
-results): its thread per connection costs CPU that, on a 2-CPU machine, the capture then lacks.
+only and ignores ``Host``. Each response goes out in one write. ``--server selectors`` serves
+the same bytes from raw sockets and a timer heap (less CPU per request), ``--server threaded``
+from ``http.server.ThreadingHTTPServer`` (the server of earlier results): its thread per
+connection costs CPU that, on a 2-CPU machine, the capture then lacks.
 
 The server runs in a child process (this script re-executed with ``--serve``) so that it never
 competes with the measured capture for the GIL; wget is a separate process too. Nothing leaves
@@ -23,6 +24,9 @@ Measured side by side in every repetition (rotating order), medians reported:
 * ``the same into a fresh, empty store``: every other row captures into a store of its own,
   created (with its catalog) during the warm-up and reused, as a user's store is; this row
   pays for creating the store and its catalog each time;
+* ``the same into a store of 10,000 bundles``: a store filled during the warm-up with one real
+  capture and hard-linked copies of it, catalogued (``--store-bundles N``), as a librarian's
+  store is after a year: what a large store costs each capture;
 * ``provenance, one host``: ``/article``, all sources on 127.0.0.1 (the article's host), default
   settings; the per-host cap of 8 forces ``ceil(N / 8)`` waves, so it is judged against
   ``article + ceil(N / 8) * source`` (the capped bound);
@@ -226,10 +230,10 @@ class SelectorServer:
     """HTTP/1.1 on raw non-blocking sockets, one thread, one ``selectors`` loop, a timer heap.
 
     The 100 ms of each source are a timer, not a sleeping task: per request the server does
-    an accept, a read, a split of the head, a heap push and a write, about a third of the CPU
-    of the asyncio server's stream, task and sleep per request. Fifty requests at once then
-    cost it a few milliseconds, not ten or more, so that what it adds under load is small
-    beside the 100 ms each source is meant to take (see benchmarks/README.md).
+    an accept, a read, a split of the head, a heap push and a write, and spends about 60% of
+    the CPU of the asyncio server's stream, task and sleep. A cross-check that what one
+    server process spends on 50 requests at once is not what the capture is measured
+    against (see benchmarks/README.md).
     """
 
     def __init__(self, sources: int) -> None:
@@ -386,7 +390,7 @@ def make_threaded_server(sources: int) -> _Server:
     return _Server(("127.0.0.1", 0), Handler)
 
 
-SERVERS = ("selectors", "asyncio", "threaded")
+SERVERS = ("asyncio", "selectors", "threaded")
 
 
 def serve_main(sources: int, kind: str) -> None:
@@ -425,7 +429,7 @@ def serve_main(sources: int, kind: str) -> None:
 class ServerProcess:
     """The server child; ``close`` ends it (closing its stdin), killing it only as a fallback."""
 
-    def __init__(self, sources: int, kind: str = "selectors") -> None:
+    def __init__(self, sources: int, kind: str = "asyncio") -> None:
         self.kind = kind
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", "--sources", str(sources), "--server", kind],
@@ -664,7 +668,7 @@ def fill_store(store: Path, url: str, sources: int, bundles: int) -> None:
 
 
 def bench(sources: int, reps: int, quiet: float | None = None,
-          kind: str = "selectors", store_bundles: int = 10_000) -> dict[str, Any]:
+          kind: str = "asyncio", store_bundles: int = 10_000) -> dict[str, Any]:
     server = ServerProcess(sources, kind)
     stores = Path(tempfile.mkdtemp(prefix="provbench-stores-"))
     try:
@@ -771,10 +775,11 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=None)
     parser.add_argument("--wait-load", type=float, default=None, metavar="L",
                         help="before each repetition wait (up to 2 min) for load average <= L")
-    parser.add_argument("--server", choices=SERVERS, default="selectors",
-                        help="selectors: raw sockets and a timer heap (the default since "
-                             "2026-11-27); asyncio: asyncio streams (2026-11-26 14:40 UTC to "
-                             "then); threaded: http.server's ThreadingHTTPServer (before)")
+    parser.add_argument("--server", choices=SERVERS, default="asyncio",
+                        help="asyncio: asyncio streams (the default, since 2026-11-26 14:40 "
+                             "UTC); selectors: raw sockets and a timer heap, less CPU per "
+                             "request (a cross-check); threaded: http.server's "
+                             "ThreadingHTTPServer (before)")
     parser.add_argument("--store-bundles", type=int, default=None, metavar="N",
                         help="bundles in the large store of the store-size row "
                              "(default 10000; --quick: 200)")

@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("tree_a", type=Path)
     parser.add_argument("tree_b", type=Path)
     parser.add_argument("--pairs", type=int, default=40)
-    parser.add_argument("--server", choices=bench.SERVERS, default="selectors",
+    parser.add_argument("--server", choices=bench.SERVERS, default="asyncio",
                         help="the loopback server (see capture_bench.py --server)")
     args = parser.parse_args()
     server = bench.ServerProcess(SOURCES, args.server)
