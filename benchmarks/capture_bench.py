@@ -13,7 +13,8 @@ The server runs in a child process (this script re-executed with ``--serve``) so
 competes with the measured capture for the GIL; wget is a separate process too. Nothing leaves
 127.0.0.0/8: the host names below are answered by a static resolver table, without DNS.
 
-Measured side by side in every repetition (rotating order), medians reported:
+Measured side by side in every repetition (rotating order, reversed every other repetition),
+medians reported:
 
 * ``provenance, a host per source``, the headline row: ``/many-hosts``, the same article with
   source n at ``http://source-<n>.bench.test:<port>/source/<n>``, N distinct host names that
@@ -273,8 +274,10 @@ class SelectorServer:
         while True:
             try:
                 sock, _address = self.listener.accept()
-            except BlockingIOError:
+            except (BlockingIOError, InterruptedError):
                 return
+            except OSError:
+                return  # e.g. a client gone before we took it: the selector tells us again
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             peer = _Peer(sock)
@@ -295,7 +298,7 @@ class SelectorServer:
 
     def _answer(self, peer: _Peer) -> None:
         """Answer the complete requests received so far, in order."""
-        while not peer.answering and peer.sock.fileno() >= 0:
+        while not peer.answering and not peer.close_when_sent and peer.sock.fileno() >= 0:
             end = peer.received.find(b"\r\n\r\n")
             if end < 0:
                 return
@@ -662,7 +665,7 @@ def fill_store(store: Path, url: str, sources: int, bundles: int) -> None:
     for n in range(bundles - 1):
         shutil.copytree(first, store / f"{first.name}-copy{n:06d}", copy_function=os.link)
     reindex(store)
-    # Written out now: else the filesystem's journal commits these 40,000 new directories
+    # Written out now: else the filesystem's journal commits these 30,000 new directories
     # during the first measured captures' fsyncs, which then take up to a second.
     os.sync()
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -265,6 +266,55 @@ def test_stale_temporaries_are_cleaned_but_live_ones_kept(sample_site: sample.Sa
     # Besides the bundle, only the catalog (an index derived from the bundles) remains.
     assert sorted(p.name for p in store.iterdir()) == [result.capture_id, "catalog.sqlite",
                                                        "catalog.sqlite.lock"]
+
+
+def test_a_capture_failing_early_still_removes_what_dead_captures_left(
+        sample_site: sample.SampleSite, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A dead capture's leftovers filled the disk: the next capture fails on its first record,
+    # before its store work (done once the requests are out) has run. It must still free the
+    # store, or every capture after it would fail the same way.
+    import errno
+
+    from provenance import warc
+
+    dead = store / ".tmp-20200101-000000-aaaaaa"
+    (dead / "archive").mkdir(parents=True)
+    (dead / "archive" / "huge.warc.gz").write_bytes(b"\x1f\x8b" * 1000)
+    real_write = warc.WarcFile.write
+
+    def disk_full(self: warc.WarcFile, *args: Any, **kwargs: Any) -> warc.RecordLocation:
+        if dead.exists():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(warc.WarcFile, "write", disk_full)
+    events: list[object] = []
+    with pytest.raises(OSError, match="No space left"):
+        capture(sample_site.article_url, store=store, observer=events.append,
+                settings=CaptureSettings(links="none", requisites=False))
+    assert not dead.exists()
+    assert [event.message for event in events if isinstance(event, Notice)] == [
+        f"removed {dead.name}, left in the store by a capture that died"]
+    assert [path.name for path in store.iterdir() if path.name.startswith(".tmp-")] == []
+    result = capture(sample_site.article_url, store=store,
+                     settings=CaptureSettings(links="none", requisites=False))
+    assert result.manifest.state == "COMPLETE"
+
+
+def test_a_store_that_cannot_be_searched_for_leftovers_is_noted_not_fatal(
+        sample_site: sample.SampleSite, store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provenance.capture import pipeline
+
+    def unreadable(where: Path) -> list[str]:
+        raise PermissionError(13, "Permission denied", str(where))
+
+    monkeypatch.setattr(pipeline, "remove_stale_temporaries", unreadable)
+    events: list[object] = []
+    result = capture(sample_site.article_url, store=store, observer=events.append,
+                     settings=CaptureSettings(requisites=False))
+    assert result.manifest.state in ("COMPLETE", "PARTIAL")
+    assert [event.message for event in events if isinstance(event, Notice)] == [
+        "could not look for what dead captures left in the store: Permission denied"]
 
 
 def test_a_ctrl_c_after_the_commit_keeps_the_bundle_and_says_so(

@@ -154,7 +154,7 @@ def test_record_refuses_a_bundle_outside_the_store(store: Path, template: Manife
 def test_recording_a_row_does_not_list_the_store(store: Path, template: Manifest,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # The end of every capture records its row: that must not cost a listing of the whole
-    # store (15 ms with 10,000 bundles). Bringing the rest in line is left to the next read.
+    # store (11 ms with 10,000 bundles). Bringing the rest in line is left to the next read.
     from provenance import catalog
 
     first = fake_bundle(store, template, "20260301-120000-aaaaaa", "http://a.example/", T0)

@@ -4,7 +4,7 @@ The bundles are the truth; ``<store>/catalog.sqlite`` only makes finding them fa
 always be rebuilt from them (``provenance reindex``). It is kept honest three ways:
 
 * Every capture adds its row (``record_capture``) after its bundle is committed.
-* Every opening compares the store's bundle directory names with the rows (one directory
+* Every reading compares the store's bundle directory names with the rows (one directory
   listing and one query) and indexes what is missing / drops rows whose bundle is gone, so a
   capture killed between committing its bundle and recording it is still found, and a bundle
   copied in or deleted by hand is noticed. A bundle is indexed from its manifest alone, parsed
@@ -528,7 +528,7 @@ def _with_catalog(store: Path, action: Callable[[sqlite3.Connection], T], *,
     Each call is one opening (one shared lock, one sync with the directory listing), so what
     a command reads from the catalog belongs in one ``action``, not in several calls.
     ``sync=False`` skips the sync, for a write that needs no other row (its cost grows with
-    the store: 15 ms with 10,000 bundles); the next opening that syncs heals the rest.
+    the store: 11 ms with 10,000 bundles); the next opening that syncs heals the rest.
     """
     if not store.is_dir():
         if write:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import json
 import platform
@@ -907,8 +908,22 @@ def capture(
         pending.discard()
         if pending.committed and isinstance(error, KeyboardInterrupt):
             raise InterruptedAfterCommitError(pending.final_path) from None
+        if not isinstance(error, KeyboardInterrupt):  # Ctrl-C is not kept waiting for it
+            _clean_up_after_failure(store, observer)
         raise
     return result
+
+
+def _clean_up_after_failure(store: Path, observer: Observer) -> None:
+    """Remove what dead captures left, for a capture that fails before its store work ran.
+
+    A capture cleans up while its requests are out (``_StoreWork``); one that fails sooner
+    (a disk filled by a dead capture's leftovers fails the first record written) must still
+    free the store, or every capture after it would fail the same way.
+    """
+    with contextlib.suppress(OSError):
+        for name in remove_stale_temporaries(store):
+            observer(Notice(f"removed {name}, left in the store by a capture that died"))
 
 
 def _start_thread(work: Callable[..., T], *args: object) -> concurrent.futures.Future[T]:
@@ -945,7 +960,7 @@ class _StoreWork:
     Which capture of this URL this one follows (``previous``), looked up in the catalog, and
     the removal of what captures that died left behind. Both read the whole store directory,
     which grows with every capture (with 10,000 bundles the listing alone takes 5 ms, the
-    catalog's sync 15 ms). ``start`` runs them in a worker thread once the requests are out:
+    catalog's sync 11 ms). ``start`` runs them in a worker thread once the requests are out:
     the event loop is idle until the answers come, so they cost the capture nothing. The
     lookup then names the newest capture committed before that moment. An article that is
     not an HTML page (or could not be fetched) has no links to wait for: its capture does
