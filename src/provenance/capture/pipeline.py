@@ -915,15 +915,20 @@ def capture(
 
 
 def _clean_up_after_failure(store: Path, observer: Observer) -> None:
-    """Remove what dead captures left, for a capture that fails before its store work ran.
+    """Remove what dead captures left, on the way out of a capture that failed.
 
     A capture cleans up while its requests are out (``_StoreWork``); one that fails sooner
     (a disk filled by a dead capture's leftovers fails the first record written) must still
-    free the store, or every capture after it would fail the same way.
+    free the store, or every capture after it would fail the same way. After a later failure
+    this is a second look, which costs a listing of the store.
     """
     with contextlib.suppress(OSError):
         for name in remove_stale_temporaries(store):
-            observer(Notice(f"removed {name}, left in the store by a capture that died"))
+            observer(_removed_notice(name))
+
+
+def _removed_notice(name: str) -> Notice:
+    return Notice(f"removed {name}, left in the store by a capture that died")
 
 
 def _start_thread(work: Callable[..., T], *args: object) -> concurrent.futures.Future[T]:
@@ -994,7 +999,7 @@ class _StoreWork:
                             f"{answer.removed}"))
         else:
             for name in answer.removed:
-                observer(Notice(f"removed {name}, left in the store by a capture that died"))
+                observer(_removed_notice(name))
         if answer.catalog_problem is not None:
             observer(Notice(f"catalog unreadable ({answer.catalog_problem}); this capture "
                             f"names no predecessor"))
@@ -1003,6 +1008,8 @@ class _StoreWork:
 
 @dataclass(frozen=True)
 class _StoreAnswer:
+    """What ``_StoreWork`` found, handed from its worker thread to the capture's ending."""
+
     #: the names removed, or why the store could not be searched
     removed: list[str] | str
     previous: PreviousCapture | None
