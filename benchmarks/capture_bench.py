@@ -175,25 +175,36 @@ def response_bytes(status: int, media_type: str, body: bytes) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode("ascii") + body
 
 
+def parse_request(head: str) -> tuple[str, bool]:
+    """(path, close after answering) of one request head; ValueError if it is not one.
+
+    The connection closes after the answer if the client says ``Connection: close``, or
+    speaks HTTP/1.0 without asking for keep-alive. Shared by the asyncio and selectors servers.
+    """
+    lines = head.split("\r\n")
+    _method, target, version = lines[0].split(" ", 2)
+    connection = ""
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "connection":
+            connection = value.strip().lower()
+    close = "close" in connection or (version == "HTTP/1.0"
+                                      and "keep-alive" not in connection)
+    return target.split("?", 1)[0], close
+
+
 async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                             sources: int, port: int, counts: Counter[str]) -> None:
     """HTTP/1.1 on one connection: keep-alive unless the client sends ``Connection: close``."""
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            _method, target, version = lines[0].split(" ", 2)
-            fields = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                fields[name.strip().lower()] = value.strip().lower()
-            status, media_type, body, delay = route(target.split("?", 1)[0], sources, port,
-                                                    counts)
+            path, close = parse_request(head[:-4].decode("latin-1"))
+            status, media_type, body, delay = route(path, sources, port, counts)
             if delay:
                 await asyncio.sleep(delay)
             writer.write(response_bytes(status, media_type, body))
-            connection = fields.get("connection", "")
-            if "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection):
+            if close:
                 break
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
         pass  # the client hung up (or sent nonsense): not the benchmark's business
@@ -303,21 +314,12 @@ class SelectorServer:
             if end < 0:
                 return
             head, peer.received = peer.received[:end].decode("latin-1"), peer.received[end + 4:]
-            lines = head.split("\r\n")
             try:
-                _method, target, version = lines[0].split(" ", 2)
+                path, close = parse_request(head)
             except ValueError:
                 self._close(peer)
                 return
-            connection = ""
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "connection":
-                    connection = value.strip().lower()
-            close = "close" in connection or (version == "HTTP/1.0"
-                                              and "keep-alive" not in connection)
-            status, media_type, body, delay = route(target.split("?", 1)[0], self.sources,
-                                                    self.port, self.counts)
+            status, media_type, body, delay = route(path, self.sources, self.port, self.counts)
             response = response_bytes(status, media_type, body)
             if delay:
                 self.sequence += 1

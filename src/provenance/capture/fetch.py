@@ -31,7 +31,7 @@ from urllib.parse import SplitResult
 import h11
 
 from provenance.capture.content import ContentType, parse_content_type
-from provenance.capture.secrets import FIELD_NAME, redact_head
+from provenance.capture.secrets import FIELD_NAME, FIELD_VALUE, redact_head
 from provenance.hashing import RunningDigest
 from provenance.timeutil import utc_now
 
@@ -163,9 +163,6 @@ def _host_header(parts: SplitResult) -> str:
     return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
 
 
-#: RFC 9110 section 5.5: visible characters, spaces and tabs only between them. Only ASCII is
-#: sent (obs-text is obsolete), and never CR, LF or NUL, which would split the request.
-_FIELD_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
 #: RFC 9112 section 3.2: a request target holds no space or control character.
 _REQUEST_TARGET = re.compile(r"[\x21-\x7e]+")
 
@@ -186,7 +183,7 @@ def request_head(target: str, headers: Sequence[tuple[str, str]]) -> bytes:
         raise FetchError(f"cannot send a request for {target!r}: not a valid request target")
     lines = [f"GET {target} HTTP/1.1", ""]  # the second line is Host's
     for name, value in headers:
-        if not (FIELD_NAME.fullmatch(name) and _FIELD_VALUE.fullmatch(value)):
+        if not (FIELD_NAME.fullmatch(name) and FIELD_VALUE.fullmatch(value)):
             raise FetchError(f"cannot send the request: its {name!r} header field is not "
                              "valid HTTP (only visible ASCII, no line breaks, no space at "
                              "either end)")

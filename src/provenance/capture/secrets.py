@@ -41,6 +41,10 @@ PUBLIC_REQUEST_HEADERS = frozenset({"accept", "accept-language", "user-agent", "
 _LINE_ENDING = re.compile(rb"(\r?\n)")
 #: A field name: a token (RFC 9110 sections 5.1 and 5.6.2); use with ``fullmatch``.
 FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: A field value we send (RFC 9110 section 5.5): visible characters, spaces and tabs only
+#: between them. Only ASCII (obs-text is obsolete), and never CR, LF or NUL, which would split
+#: the request. Use with ``fullmatch``; the recorder and ``--header`` hold to the same rule.
+FIELD_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
 
 
 def parse_header_option(text: str) -> tuple[str, str]:
@@ -56,11 +60,11 @@ def check_header_field(name: str, value: str) -> None:
     """Refuse (UsageError) a ``--header`` field the recorder cannot or will not send."""
     if not FIELD_NAME.fullmatch(name):
         raise UsageError(f"--header {name!r}: not a valid field name")
-    # RFC 9110 section 5.5: no CR, LF or NUL in a field value (they would inject headers),
-    # and no space or tab at either end (not part of the value).
-    if not all(32 <= ord(ch) < 127 or ch == "\t" for ch in value):
-        raise UsageError(f"--header {name}: the value must be printable ASCII")
-    if value != value.strip(" \t"):
+    if not FIELD_VALUE.fullmatch(value):
+        # which of the two ways it fails: characters outside visible ASCII (CR, LF or NUL
+        # would inject headers), or a space or tab at either end (not part of the value)
+        if not all(32 <= ord(ch) < 127 or ch == "\t" for ch in value):
+            raise UsageError(f"--header {name}: the value must be printable ASCII")
         raise UsageError(f"--header {name}: the value must not start or end with a space")
     if name.lower() in ("host", "connection", "content-length", "transfer-encoding"):
         raise UsageError(f"--header {name}: set by the recorder itself; cannot be overridden")
